@@ -1,0 +1,147 @@
+import type { Usage } from '../types.js';
+
+/** A tool call the mock provider makes, with its JSON arguments split into streamed fragments. */
+export interface MockToolCall {
+  /**
+   * The call's id.
+   * @defaultValue `'call_<n>'` for OpenAI, `'toolu_<n>'` for Anthropic
+   */
+  id?: string | undefined;
+  /** The tool's name. */
+  name: string;
+  /** The arguments as streamed fragments (their concatenation is the JSON text). */
+  arguments: string[];
+}
+
+/** Something that goes wrong on purpose. `afterTokens` counts content deltas already sent. */
+export type MockFault =
+  | {
+      /** Answer with an HTTP error before any stream starts. */
+      kind: 'http-error';
+      status: number;
+      /** The provider's error type, e.g. `'rate_limit_error'`. */
+      type?: string | undefined;
+      message?: string | undefined;
+      /** Extra response headers, e.g. `{ 'retry-after': '2' }`. */
+      headers?: Record<string, string> | undefined;
+    }
+  | {
+      /** Send the provider's in-band error event, then end the stream. */
+      kind: 'error-event';
+      afterTokens: number;
+      /** @defaultValue `'server_error'` (OpenAI) / `'overloaded_error'` (Anthropic) */
+      type?: string | undefined;
+      message?: string | undefined;
+    }
+  | {
+      /** Destroy the connection abruptly. */
+      kind: 'reset';
+      afterTokens: number;
+    }
+  | {
+      /** Stop sending anything but keep the connection open (until the client gives up). */
+      kind: 'stall';
+      afterTokens: number;
+    };
+
+/**
+ * What the mock provider answers. Everything is optional: the default is a short text answer.
+ *
+ * @example
+ * ```ts
+ * const script: MockScript = { tokens: ['Hel', 'lo'], delayMs: 5, usage: { inputTokens: 3, outputTokens: 2 } };
+ * ```
+ */
+export interface MockScript {
+  /**
+   * The text deltas of the answer, sent in order.
+   * @defaultValue `DEFAULT_MOCK_TOKENS`
+   */
+  tokens?: string[] | undefined;
+  /** Reasoning deltas sent before the text (OpenAI Responses reasoning summary, Anthropic thinking). */
+  reasoning?: string[] | undefined;
+  /** Tool calls sent after the text. */
+  toolCalls?: MockToolCall[] | undefined;
+  /** Refusal deltas (OpenAI Chat Completions `delta.refusal`; Responses `response.refusal.delta`). */
+  refusal?: string[] | undefined;
+  /**
+   * Why the answer ends, in tokenrelay's terms; each emulator sends the provider's own value.
+   * @defaultValue `'tool-calls'` when `toolCalls` are given, else `'stop'`
+   */
+  finishReason?: 'stop' | 'length' | 'tool-calls' | 'content-filter' | undefined;
+  /**
+   * Token counts the provider reports.
+   * @defaultValue `{ inputTokens: 12, outputTokens: <number of deltas> }`
+   */
+  usage?: Usage | undefined;
+  /**
+   * The model name the provider reports.
+   * @defaultValue the request's `model`
+   */
+  model?: string | undefined;
+  /**
+   * Pause before each content delta, in ms.
+   * @defaultValue `0`
+   */
+  delayMs?: number | undefined;
+  /**
+   * Pause before the first content delta, in ms (instead of `delayMs`).
+   * @defaultValue `delayMs`
+   */
+  firstTokenDelayMs?: number | undefined;
+  /** A fault to inject. */
+  fault?: MockFault | undefined;
+}
+
+/** The request the mock provider received, as a script function sees it. */
+export interface MockRequest {
+  /** Which wire format the request asked for. */
+  api: 'openai-chat' | 'openai-responses' | 'anthropic-messages';
+  /** The URL path, e.g. `/v1/chat/completions`. */
+  path: string;
+  /** Request headers, lower-cased names. */
+  headers: Record<string, string>;
+  /** The parsed JSON body. */
+  body: Record<string, unknown>;
+}
+
+/** A fixed script, or a function that picks one per request. */
+export type MockScriptInput = MockScript | ((request: MockRequest) => MockScript | Promise<MockScript>);
+
+/** One SSE frame of a wire response, with the pause to take before sending it. */
+export interface WireFrame {
+  /** The complete frame text, ending with its blank line. */
+  text: string;
+  /** Pause before sending this frame, in ms. */
+  delayMs: number;
+}
+
+/** A provider's HTTP answer, byte-exact, as an emulator builds it from a script. */
+export interface WireResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** A complete non-streamed body (error answers). */
+  body?: string | undefined;
+  /** The SSE frames of a streamed answer. */
+  frames?: WireFrame[] | undefined;
+  /**
+   * What happens after the last frame: a clean end, a reset connection, or silence.
+   * @defaultValue `'close'`
+   */
+  end?: 'close' | 'reset' | 'stall' | undefined;
+}
+
+/** Default answer of the mock provider. */
+export const DEFAULT_MOCK_TOKENS: readonly string[] = [
+  'Hello',
+  '!',
+  ' This',
+  ' answer',
+  ' comes',
+  ' from',
+  ' the',
+  ' tokenrelay',
+  ' mock',
+  ' provider',
+  '.',
+];

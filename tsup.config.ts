@@ -1,0 +1,22 @@
+import { defineConfig } from 'tsup';
+
+/** One entry per subpath in package.json `exports`; the keys are the file names in dist/. */
+export const entries = {
+  index: 'src/index.ts',
+  openai: 'src/providers/openai.ts',
+  anthropic: 'src/providers/anthropic.ts',
+  testing: 'src/testing/index.ts',
+};
+
+export default defineConfig({
+  entry: entries,
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  platform: 'neutral',
+  splitting: true,
+  treeshake: true,
+  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//],
+});
