@@ -1,5 +1,6 @@
 import { ChunkStamper } from './chunk-stamper.js';
 import type { FinishReason, TokenChunk } from './types.js';
+import { describeValue } from './validate.js';
 
 /** What {@link fromAsyncIterable} accepts per item: a text delta, or the fields of a chunk. */
 export type TokenInput = string | (Partial<Omit<TokenChunk, 'index' | 'timestamp'>> & { token?: string });
@@ -34,13 +35,20 @@ export interface FromAsyncIterableOptions {
  * const stream = fromAsyncIterable(await chain.stream({ topic }), { provider: 'langchain' });
  * ```
  */
-export async function* fromAsyncIterable(
+export function fromAsyncIterable(
   source: AsyncIterable<TokenInput> | Iterable<TokenInput>,
   options: FromAsyncIterableOptions = {},
 ): AsyncGenerator<TokenChunk, void, undefined> {
   if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source || Symbol.iterator in source)) {
-    throw new TypeError(`Expected \`source\` to be an iterable or async iterable, got ${describe(source)}`);
+    throw new TypeError(`Expected \`source\` to be an iterable or async iterable, got ${describeValue(source)}`);
   }
+  return normalize(source, options);
+}
+
+async function* normalize(
+  source: AsyncIterable<TokenInput> | Iterable<TokenInput>,
+  options: FromAsyncIterableOptions,
+): AsyncGenerator<TokenChunk, void, undefined> {
   const stamper = new ChunkStamper(options.provider, options.model);
   for await (const item of source) {
     if (typeof item === 'string') {
@@ -48,7 +56,7 @@ export async function* fromAsyncIterable(
       continue;
     }
     if (item === null || typeof item !== 'object') {
-      throw new TypeError(`Expected each item to be a string or a chunk object, got ${describe(item)}`);
+      throw new TypeError(`Expected each item to be a string or a chunk object, got ${describeValue(item)}`);
     }
     if (item.model !== undefined) stamper.model = item.model;
     if (item.provider !== undefined) stamper.provider = item.provider;
@@ -81,10 +89,4 @@ export function tokens(
 function withToken(chunk: TokenChunk, token: string | undefined): TokenChunk {
   if (token !== undefined) chunk.token = token;
   return chunk;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
 }
