@@ -1,4 +1,5 @@
 import type { Operator } from './types.js';
+import { describeValue } from './validate.js';
 
 /**
  * Composes a source with operators, left to right, with each step's type inferred from the
@@ -65,7 +66,7 @@ export function pipe(
   let stream = source;
   for (const operator of operators) {
     if (typeof operator !== 'function') {
-      throw new TypeError(`Expected every operator passed to pipe() to be a function, got ${typeof operator}`);
+      throw new TypeError(`Expected every operator passed to pipe() to be a function, got ${describeValue(operator)}`);
     }
     stream = operator(stream);
   }

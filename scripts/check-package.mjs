@@ -1,0 +1,100 @@
+// Checks what is published, not the source: packs the package, lints the tarball (publint,
+// @arethetypeswrong/cli), then imports and requires every subpath from the packed files on the
+// system Node (>= 20, what users may run) and on the toolchain Node.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, '.tmp', 'package-check');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const subpaths = Object.keys(pkg.exports).filter((key) => key !== './package.json');
+
+/** Names each subpath must export: the smoke test fails if a build drops one. */
+const expected = {
+  '.': ['pipe', 'tokens', 'fromAsyncIterable', 'ProviderError', 'isTokenRelayError'],
+  './openai': ['fromOpenAI', 'streamOpenAI'],
+  './anthropic': ['fromAnthropic', 'streamAnthropic'],
+  './testing': ['startMockProvider', 'openaiHandlers', 'anthropicHandlers'],
+};
+
+function run(command, args, options = {}) {
+  console.log(`$ ${command} ${args.join(' ')}`);
+  return execFileSync(command, args, { cwd: root, stdio: options.capture ? 'pipe' : 'inherit', encoding: 'utf8' });
+}
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+
+const tarball = join(work, run('npm', ['pack', '--silent', '--pack-destination', work], { capture: true }).trim().split('\n').pop());
+run('npx', ['publint', '--strict']);
+run('npx', ['attw', tarball, '--profile', 'node16']);
+
+// The root entry must stay runtime-neutral: nothing it loads may import a `node:` module.
+assertNoNodeImports(join(root, 'dist', 'index.js'));
+assertNoNodeImports(join(root, 'dist', 'index.cjs'));
+
+// Unpack inside the repo so the peers installed in ./node_modules resolve as a user's would.
+const app = join(work, 'app');
+mkdirSync(join(app, 'node_modules', 'tokenrelay'), { recursive: true });
+execFileSync('tar', ['-xzf', tarball, '-C', join(app, 'node_modules', 'tokenrelay'), '--strip-components=1']);
+writeFileSync(join(app, 'package.json'), '{ "private": true }\n');
+writeFileSync(join(app, 'expected.json'), JSON.stringify(expected));
+writeFileSync(join(app, 'smoke.mjs'), smokeSource('esm'));
+writeFileSync(join(app, 'smoke.cjs'), smokeSource('cjs'));
+
+const nodes = new Map([[process.execPath, 'toolchain']]);
+const systemNode = findSystemNode();
+if (systemNode === undefined) throw new Error('No system node found on PATH outside node_modules');
+nodes.set(systemNode, 'system');
+for (const [node, label] of nodes) {
+  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+  for (const file of ['smoke.mjs', 'smoke.cjs']) {
+    console.log(`$ node ${file}   (${label} Node ${version})`);
+    execFileSync(node, [file], { cwd: app, stdio: 'inherit' });
+  }
+}
+console.log(`package check passed: ${subpaths.length} subpaths, ESM and CJS, on ${[...nodes.values()].join(' and ')} Node`);
+
+function smokeSource(kind) {
+  const load = kind === 'esm' ? '(name) => import(name)' : '(name) => Promise.resolve(require(name))';
+  return `
+const expected = ${JSON.stringify(expected)};
+const load = ${load};
+(async () => {
+  for (const [subpath, names] of Object.entries(expected)) {
+    const name = subpath === '.' ? 'tokenrelay' : 'tokenrelay' + subpath.slice(1);
+    const mod = await load(name);
+    for (const exported of names) {
+      if (mod[exported] === undefined) throw new Error(name + ' does not export ' + exported + ' (${kind})');
+    }
+  }
+  const { pipe, tokens } = await load('tokenrelay');
+  let text = '';
+  for await (const chunk of pipe(tokens(['Hel', 'lo']))) text += chunk.token;
+  if (text !== 'Hello') throw new Error('pipeline gave ' + JSON.stringify(text));
+  console.log('  ok: ${kind} on Node ' + process.version);
+})().catch((error) => { console.error(error); process.exit(1); });
+`;
+}
+
+function findSystemNode() {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir.includes('node_modules')) continue;
+    const candidate = join(dir, 'node');
+    if (existsSync(candidate) && resolve(candidate) !== process.execPath) return candidate;
+  }
+  return undefined;
+}
+
+function assertNoNodeImports(entry, seen = new Set()) {
+  if (seen.has(entry)) return;
+  seen.add(entry);
+  const source = readFileSync(entry, 'utf8');
+  const specifiers = [...source.matchAll(/(?:from\s*|import\s*\(\s*|require\(\s*|import\s+)["']([^"']+)["']/g)].map((m) => m[1]);
+  for (const specifier of specifiers) {
+    if (specifier.startsWith('node:')) throw new Error(`${entry} imports ${specifier}: the root entry must be runtime-neutral`);
+    if (specifier.startsWith('.')) assertNoNodeImports(resolve(dirname(entry), specifier), seen);
+  }
+}
