@@ -1,0 +1,20 @@
+export { startMockProvider } from './mock-provider.js';
+export type { MockProvider, MockProviderOptions } from './mock-provider.js';
+export { openaiHandlers, anthropicHandlers } from './msw.js';
+export type { MockHandlerOptions } from './msw.js';
+export { MockRecorder } from './recorder.js';
+export type { RecordedRequest, MockEnd } from './recorder.js';
+export { openaiChatWire, openaiResponsesWire } from './openai-wire.js';
+export { anthropicMessagesWire } from './anthropic-wire.js';
+export { wireToResponse, wireToStream, createRandom } from './wire-stream.js';
+export type { WireStreamOptions } from './wire-stream.js';
+export { DEFAULT_MOCK_TOKENS } from './script.js';
+export type {
+  MockScript,
+  MockScriptInput,
+  MockRequest,
+  MockFault,
+  MockToolCall,
+  WireFrame,
+  WireResponse,
+} from './script.js';
