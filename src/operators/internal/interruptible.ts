@@ -75,7 +75,7 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
     }
     const read = new Promise<IteratorResult<T>>((resolve, reject) => {
       this.#pending = { resolve, reject };
-      this.#source.next().then(
+      nextOf(this.#source).then(
         (result) => {
           if (this.#pending?.resolve !== resolve) return;
           this.#pending = undefined;
@@ -104,6 +104,15 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
     const onClose = this.#onClose;
     this.#onClose = undefined;
     onClose?.();
+  }
+}
+
+/** A `next()` that throws synchronously fails the read like a rejection, so every exit path closes. */
+function nextOf<T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  try {
+    return iterator.next();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 

@@ -1,0 +1,159 @@
+import { StreamTimeoutError, type TimeoutPhase } from '../errors.js';
+import type { Operator } from '../types.js';
+import { assertOptionalNumber, describeValue } from '../validate.js';
+import { Interruptible } from './internal/interruptible.js';
+
+/** Options of {@link withTimeout}. Every limit is in ms; leave it out (or pass `Infinity`) for none. */
+export interface WithTimeoutOptions {
+  /**
+   * Longest wait for the first chunk, counted from the first read.
+   * @defaultValue no limit
+   */
+  firstTokenMs?: number | undefined;
+  /**
+   * Longest wait for each later chunk, counted from the moment the consumer asks for it, so
+   * time the consumer spends between reads never counts: it measures the source, not the reader.
+   * @defaultValue no limit
+   */
+  idleMs?: number | undefined;
+  /**
+   * Longest duration of the whole stream, counted from the first read (consumer time included).
+   * @defaultValue no limit
+   */
+  totalMs?: number | undefined;
+  /**
+   * Aborted with the {@link StreamTimeoutError} when a limit expires; pass the controller whose
+   * signal the provider request uses, so that request is cancelled too.
+   * @defaultValue none
+   */
+  controller?: AbortController | undefined;
+}
+
+/**
+ * Fails a stream that is too slow: no first chunk within `firstTokenMs`, no next chunk within
+ * `idleMs`, or not finished within `totalMs`. On expiry the pending read rejects at once with a
+ * {@link StreamTimeoutError} (`phase`, `timeoutMs`), `controller` is aborted with that error as
+ * its reason, and the source is asked to `return()` without waiting for it. A chunk that arrives
+ * exactly at its deadline is too late.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * const stream = pipe(
+ *   streamOpenAI(openai, params, { signal: controller.signal }),
+ *   withTimeout({ firstTokenMs: 20_000, idleMs: 10_000, totalMs: 120_000, controller }),
+ * );
+ * ```
+ */
+export function withTimeout<T>(options: WithTimeoutOptions = {}): Operator<T, T> {
+  for (const name of ['firstTokenMs', 'idleMs', 'totalMs'] as const) {
+    assertOptionalNumber(name, options[name], { allowInfinity: true });
+  }
+  const { firstTokenMs = Infinity, idleMs = Infinity, totalMs = Infinity, controller } = options;
+  if (controller !== undefined && typeof (controller as Partial<AbortController> | null)?.abort !== 'function') {
+    throw new TypeError(`Expected \`controller\` to be an AbortController, got ${describeValue(controller)}`);
+  }
+  if (firstTokenMs === Infinity && idleMs === Infinity && totalMs === Infinity) return (source) => source;
+  const limits: Limits = { firstTokenMs, idleMs, totalMs, controller };
+  return (source) => ({ [Symbol.asyncIterator]: () => new TimedIterator(source, limits) });
+}
+
+type Limits = { firstTokenMs: number; idleMs: number; totalMs: number; controller: AbortController | undefined };
+
+/**
+ * One timer per stream, re-armed lazily: deadlines only move forward, so a timer that fires
+ * early re-checks and re-arms instead of being cleared and created again on every chunk. Each
+ * chunk's arrival time is checked too, which makes the boundaries exact.
+ */
+class TimedIterator<T> implements AsyncIterableIterator<T> {
+  readonly #limits: Limits;
+  readonly #inner: Interruptible<T>;
+  #started = false;
+  #gotChunk = false;
+  #reading = false;
+  #totalAt = Infinity;
+  #deadline = Infinity;
+  #phase: TimeoutPhase = 'total';
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+
+  constructor(source: AsyncIterable<T>, limits: Limits) {
+    this.#limits = limits;
+    this.#inner = new Interruptible(source, () => this.#clearTimer());
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    const inner = this.#inner;
+    if (inner.closed) return inner.next();
+    const phaseMs = this.#gotChunk ? this.#limits.idleMs : this.#limits.firstTokenMs;
+    const now = this.#started && phaseMs === Infinity ? 0 : performance.now();
+    if (!this.#started) {
+      this.#started = true;
+      this.#totalAt = now + this.#limits.totalMs;
+    }
+    const phaseAt = now + phaseMs;
+    if (phaseAt === Infinity && this.#totalAt === Infinity && this.#gotChunk) {
+      this.#clearTimer(); // only firstTokenMs was set: nothing left to time
+      return inner.next();
+    }
+    this.#reading = true;
+    const total = phaseAt > this.#totalAt;
+    this.#deadline = total ? this.#totalAt : phaseAt;
+    this.#phase = total ? 'total' : this.#gotChunk ? 'idle' : 'first-token';
+    if (this.#deadline < this.#timerAt) this.#arm(this.#deadline);
+    return inner.next().then(this.#onResult);
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    return this.#inner.return();
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    return this.#inner.throw(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  readonly #onResult = (result: IteratorResult<T>): IteratorResult<T> => {
+    this.#reading = false;
+    if (result.done === true) return result;
+    this.#gotChunk = true;
+    // The read already settled, so this read rejects by throwing and later reads are done.
+    if (this.#deadline !== Infinity && performance.now() >= this.#deadline) {
+      throw this.#expire(this.#phase, false);
+    }
+    return result;
+  };
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const at = this.#reading ? this.#deadline : this.#totalAt;
+    if (performance.now() >= at) this.#expire(this.#reading ? this.#phase : 'total', true);
+    else if (at !== Infinity) this.#arm(at);
+  };
+
+  #expire(phase: TimeoutPhase, stopWithError: boolean): StreamTimeoutError {
+    const { firstTokenMs, idleMs, totalMs, controller } = this.#limits;
+    const ms = phase === 'total' ? totalMs : phase === 'idle' ? idleMs : firstTokenMs;
+    const error = new StreamTimeoutError(phase, ms);
+    this.#inner.stop(stopWithError ? error : undefined);
+    controller?.abort(error);
+    return error;
+  }
+
+  #arm(at: number): void {
+    this.#clearTimer();
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  #clearTimer(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+}
