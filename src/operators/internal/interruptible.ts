@@ -73,30 +73,37 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
       this.#error = undefined;
       return Promise.reject(error.value);
     }
-    const read = new Promise<IteratorResult<T>>((resolve, reject) => {
-      this.#pending = { resolve, reject };
-      nextOf(this.#source).then(
-        (result) => {
-          if (this.#pending?.resolve !== resolve) return;
-          this.#pending = undefined;
-          if (result.done === true) {
-            this.#sourceDone = true;
-            this.#close();
-          }
-          resolve(result);
-        },
-        (error: unknown) => {
-          if (this.#pending?.resolve !== resolve) return;
-          this.#pending = undefined;
-          this.#sourceDone = true;
-          this.#close();
-          reject(error);
-        },
-      );
-    });
+    const read = new Promise<IteratorResult<T>>(this.#capture);
+    nextOf(this.#source).then(this.#onResult, this.#onError);
     this.#current = read;
     return read;
   }
+
+  // Bound once: a read allocates its promise and nothing else. A result that arrives after a
+  // stop finds no pending read and is dropped.
+  readonly #capture = (resolve: (result: IteratorResult<T>) => void, reject: (error: unknown) => void): void => {
+    this.#pending = { resolve, reject };
+  };
+
+  readonly #onResult = (result: IteratorResult<T>): void => {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    if (result.done === true) {
+      this.#sourceDone = true;
+      this.#close();
+    }
+    pending.resolve(result);
+  };
+
+  readonly #onError = (error: unknown): void => {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    this.#sourceDone = true;
+    this.#close();
+    pending.reject(error);
+  };
 
   #close(): void {
     if (this.#closed) return;

@@ -1,0 +1,40 @@
+import { returnQuietly } from './interruptible.js';
+
+/**
+ * An iterator whose first result can be awaited before iteration starts: a server adapter
+ * looks at how a stream begins (a chunk, or an early provider error) before it commits to an
+ * HTTP status, and the stream then goes on from that same first result.
+ */
+export class Peekable<T> implements AsyncIterableIterator<T> {
+  #source: AsyncIterator<T>;
+  #first: Promise<IteratorResult<T>> | undefined;
+  #served = false;
+
+  constructor(source: AsyncIterable<T>) {
+    this.#source = source[Symbol.asyncIterator]();
+  }
+
+  /** The first result of the stream; reading it does not consume it. */
+  peek(): Promise<IteratorResult<T>> {
+    this.#first ??= this.#source.next();
+    return this.#first;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (!this.#served) {
+      this.#served = true;
+      return this.peek();
+    }
+    return this.#source.next();
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.#served = true;
+    returnQuietly(this.#source);
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

@@ -1,0 +1,292 @@
+import {
+  assertFieldValue,
+  assertInteger,
+  describeError,
+  encodeData,
+  encodeSSEFrame,
+  HEARTBEAT_FRAME,
+  type SSEDonePayload,
+} from '../sse/encoder.js';
+import type { Operator, TokenChunk, Usage } from '../types.js';
+import { assertFunction, assertNumber, assertOptionalNumber, describeValue } from '../validate.js';
+import { returnQuietly } from './internal/interruptible.js';
+
+/** Event names of the frames {@link toSSE} writes. Each must be non-empty and free of CR, LF, NUL and lone surrogates. */
+export interface SSEEventNames {
+  /** @defaultValue `'token'` */
+  token?: string | undefined;
+  /** @defaultValue `'done'` */
+  done?: string | undefined;
+  /** @defaultValue `'error'` */
+  error?: string | undefined;
+}
+
+/** Options of {@link toSSE}. */
+export interface ToSSEOptions {
+  /**
+   * Renames the `token`, `done` and `error` events.
+   * @defaultValue `{ token: 'token', done: 'done', error: 'error' }`
+   */
+  events?: SSEEventNames | undefined;
+  /**
+   * Sends a `: ping` comment when no frame went out for this long while waiting on the source,
+   * so proxies do not close an idle connection. `0`, `Infinity` or `false` turn it off.
+   * @defaultValue `15_000`
+   */
+  heartbeatMs?: number | false | undefined;
+  /**
+   * The reconnection delay for the client, in ms, sent at once as a `retry:` frame of its own.
+   * @defaultValue none (the client's default)
+   */
+  retryMs?: number | undefined;
+  /**
+   * Builds the `data` of each `token` frame; its line breaks are split into `data:` lines.
+   * @defaultValue `JSON.stringify`
+   */
+  serialize?: ((chunk: TokenChunk) => string) | undefined;
+  /**
+   * Puts the raw message of provider and unknown errors in the `error` frame. Stack traces never.
+   * @defaultValue `false`
+   */
+  exposeErrors?: boolean | undefined;
+}
+
+/**
+ * Encodes a chunk stream as Server-Sent Events frames: `id: <index>`, `event: token` and the
+ * chunk as JSON for each chunk; the chunk with a `finishReason` (after a `token` frame of its
+ * own if its token is not empty) becomes a `done` frame and ends the output, and the source is
+ * returned. A source error becomes one final `error` frame `{ code, message }`, then the output
+ * ends normally. A consumer `return()` ends the output at once, even while a read is pending,
+ * clears the heartbeat timer and returns the source without awaiting it.
+ *
+ * @example
+ * ```ts
+ * for await (const frame of pipe(tokens(['Hel', 'lo']), toSSE({ retryMs: 3000 }))) res.write(frame);
+ * ```
+ */
+export function toSSE(options: ToSSEOptions = {}): Operator<TokenChunk, string> {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  }
+  const { events = {}, heartbeatMs = 15_000, retryMs, serialize, exposeErrors = false } = options;
+  if (events === null || typeof events !== 'object') {
+    throw new TypeError(`Expected \`events\` to be an object, got ${describeValue(events)}`);
+  }
+  if (heartbeatMs !== false) assertNumber('heartbeatMs', heartbeatMs, { allowInfinity: true });
+  assertOptionalNumber('retryMs', retryMs, { integer: true });
+  if (serialize !== undefined) assertFunction('serialize', serialize);
+  if (typeof exposeErrors !== 'boolean') {
+    throw new TypeError(`Expected \`exposeErrors\` to be a boolean, got ${describeValue(exposeErrors)}`);
+  }
+  const config: Config = {
+    tokenEvent: `event: ${assertFieldValue('events.token', events.token ?? 'token')}\n`,
+    doneEvent: `event: ${assertFieldValue('events.done', events.done ?? 'done')}\n`,
+    errorEvent: assertFieldValue('events.error', events.error ?? 'error'),
+    // Beyond the largest setTimeout delay a heartbeat would never be due in practice.
+    heartbeatMs: heartbeatMs === false || heartbeatMs > MAX_DELAY ? 0 : heartbeatMs,
+    retryFrame: retryMs === undefined ? undefined : encodeSSEFrame({ retry: retryMs }),
+    serialize,
+    exposeErrors,
+  };
+  return (source) => {
+    if (source === null || typeof source !== 'object' || typeof source[Symbol.asyncIterator] !== 'function') {
+      throw new TypeError(`Expected \`source\` to be an async iterable, got ${describeValue(source)}`);
+    }
+    return { [Symbol.asyncIterator]: () => new SSEIterator(source, config) };
+  };
+}
+
+const MAX_DELAY = 2_147_483_647;
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+const HEARTBEAT: IteratorYieldResult<string> = Object.freeze({ done: false, value: HEARTBEAT_FRAME });
+
+interface Config {
+  tokenEvent: string;
+  doneEvent: string;
+  errorEvent: string;
+  heartbeatMs: number;
+  retryFrame: string | undefined;
+  serialize: ((chunk: TokenChunk) => string) | undefined;
+  exposeErrors: boolean;
+}
+
+/**
+ * The consumer's read is a promise of its own, settled by a frame, a heartbeat or a stop, while
+ * one source read stays in flight across heartbeats. That already makes a stop take effect
+ * during a pending read, so the source is read directly rather than through `Interruptible`,
+ * which would add a promise and two closures per chunk. The heartbeat timer is re-armed lazily
+ * from the time the current wait began: a steady stream costs one timer per interval, not per chunk.
+ */
+class SSEIterator implements AsyncIterableIterator<string> {
+  readonly #config: Config;
+  readonly #source: AsyncIterator<TokenChunk>;
+  #sourceDone = false;
+  #first: string | undefined;
+  #ended = false;
+  #reading = false;
+  #ready: string | undefined;
+  #resolve: ((result: IteratorResult<string>) => void) | undefined;
+  #waiting: Promise<IteratorResult<string>> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #since = 0;
+  #last: TokenChunk | undefined;
+  #usage: Usage | undefined;
+
+  constructor(source: AsyncIterable<TokenChunk>, config: Config) {
+    this.#config = config;
+    this.#source = source[Symbol.asyncIterator]();
+    this.#first = config.retryFrame;
+  }
+
+  next(): Promise<IteratorResult<string>> {
+    const waiting = this.#waiting;
+    if (waiting !== undefined) {
+      const again = () => this.next();
+      return waiting.then(again, again);
+    }
+    const ready = this.#ready;
+    if (ready !== undefined) {
+      this.#ready = undefined;
+      return Promise.resolve({ done: false, value: ready });
+    }
+    if (this.#ended) return Promise.resolve(DONE);
+    const first = this.#first;
+    if (first !== undefined) {
+      this.#first = undefined;
+      return Promise.resolve({ done: false, value: first });
+    }
+    const read = new Promise(this.#capture);
+    this.#waiting = read;
+    const { heartbeatMs } = this.#config;
+    if (heartbeatMs > 0) {
+      this.#since = performance.now();
+      this.#timer ??= setTimeout(this.#onTimer, heartbeatMs);
+    }
+    if (!this.#reading) this.#read();
+    return read;
+  }
+
+  return(): Promise<IteratorResult<string>> {
+    this.#end();
+    this.#ready = undefined;
+    this.#settle(DONE);
+    return Promise.resolve(DONE);
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<string>> {
+    void this.return();
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #read(): void {
+    this.#reading = true;
+    let result: Promise<IteratorResult<TokenChunk>>;
+    try {
+      result = Promise.resolve(this.#source.next());
+    } catch (error) {
+      this.#onError(error);
+      return;
+    }
+    result.then(this.#onResult, this.#onError);
+  }
+
+  readonly #capture = (resolve: (result: IteratorResult<string>) => void): void => {
+    this.#resolve = resolve;
+  };
+
+  readonly #onResult = (result: IteratorResult<TokenChunk>): void => {
+    this.#reading = false;
+    if (result.done === true) this.#sourceDone = true;
+    if (this.#ended) return;
+    let frame: string;
+    try {
+      frame = result.done === true ? this.#doneFrame(undefined) : this.#encode(result.value);
+    } catch (error) {
+      frame = this.#errorFrame(error);
+    }
+    this.#emit(frame);
+  };
+
+  readonly #onError = (error: unknown): void => {
+    this.#reading = false;
+    this.#sourceDone = true;
+    if (!this.#ended) this.#emit(this.#errorFrame(error));
+  };
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    if (this.#resolve === undefined) return;
+    const idle = performance.now() - this.#since;
+    const { heartbeatMs } = this.#config;
+    if (idle < heartbeatMs) this.#timer = setTimeout(this.#onTimer, heartbeatMs - idle);
+    else this.#settle(HEARTBEAT);
+  };
+
+  #emit(frame: string): void {
+    if (this.#resolve === undefined) this.#ready = frame;
+    else this.#settle({ done: false, value: frame });
+  }
+
+  #settle(result: IteratorResult<string>): void {
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    this.#waiting = undefined;
+    resolve?.(result);
+  }
+
+  #end(): void {
+    this.#ended = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#sourceDone) {
+      this.#sourceDone = true;
+      returnQuietly(this.#source);
+    }
+  }
+
+  #encode(chunk: TokenChunk): string {
+    this.#last = chunk;
+    if (chunk.usage !== undefined) this.#usage = chunk.usage;
+    if (chunk.finishReason === undefined) return this.#tokenFrame(chunk);
+    if (chunk.token === '') return this.#doneFrame(chunk);
+    const { finishReason: _reason, usage: _usage, ...text } = chunk;
+    return this.#tokenFrame(text) + this.#doneFrame(chunk);
+  }
+
+  #tokenFrame(chunk: TokenChunk): string {
+    const { serialize, tokenEvent } = this.#config;
+    // JSON.stringify escapes every control character, so its output needs no line splitting.
+    const data = serialize === undefined ? `data: ${JSON.stringify(chunk)}\n` : encodeData(serialized(serialize(chunk)));
+    return `id: ${assertInteger('index', chunk.index)}\n${tokenEvent}${data}\n`;
+  }
+
+  #doneFrame(chunk: TokenChunk | undefined): string {
+    this.#end();
+    const last = chunk ?? this.#last;
+    const done: SSEDonePayload = { finishReason: chunk?.finishReason ?? 'stop' };
+    if (last !== undefined) done.index = assertInteger('index', last.index);
+    const usage = chunk?.usage ?? this.#usage;
+    if (usage !== undefined) done.usage = usage;
+    if (last?.model !== undefined) done.model = last.model;
+    if (last?.provider !== undefined) done.provider = last.provider;
+    const id = chunk === undefined ? '' : `id: ${chunk.index}\n`;
+    return `${id}${this.#config.doneEvent}data: ${JSON.stringify(done)}\n\n`;
+  }
+
+  #errorFrame(error: unknown): string {
+    this.#end();
+    const { errorEvent, exposeErrors } = this.#config;
+    return encodeSSEFrame({ event: errorEvent, data: JSON.stringify(describeError(error, exposeErrors)) });
+  }
+}
+
+function serialized(data: unknown): string {
+  if (typeof data !== 'string') {
+    throw new TypeError(`Expected \`serialize\` to return a string, got ${describeValue(data)}`);
+  }
+  return data;
+}

@@ -1,0 +1,71 @@
+import { encodeSSEFrame } from '../../sse/encoder.js';
+import { assertNumber } from '../../validate.js';
+
+/** What a live stream tells its client when the server shuts down. */
+export interface ShutdownNotice {
+  /** When the client should reconnect, in ms. */
+  retryMs: number;
+  /** Why, for the client. */
+  message: string;
+  /** The abort reason for the provider request. */
+  reason: Error;
+  /** The notice as an SSE frame: `retry`, `event: shutdown`, and `{ retryMs, message }` as data. */
+  sseFrame: string;
+}
+
+/** A live response that can be ended for a graceful shutdown. */
+export interface LiveStream {
+  /** Sends the notice, aborts the provider, ends the response; resolves when closed. */
+  shutdown(notice: ShutdownNotice): Promise<void>;
+}
+
+const live = new Set<LiveStream>();
+
+/** Adds a response to the registry; call the returned function when it has ended. */
+export function trackStream(stream: LiveStream): () => void {
+  live.add(stream);
+  return () => live.delete(stream);
+}
+
+/** How many streams are live in this process (all adapters together). */
+export function liveStreamCount(): number {
+  return live.size;
+}
+
+/** Options of {@link closeAllStreams}. */
+export interface CloseAllStreamsOptions {
+  /**
+   * When clients should reconnect (sent as the SSE `retry` field and in the event's data).
+   * @defaultValue `1000`
+   */
+  retryMs?: number | undefined;
+  /** Why (the abort reason given to each provider request, and the event's `message`). */
+  reason?: string | undefined;
+}
+
+/**
+ * Ends every live stream of this process for a graceful shutdown: each client receives a final
+ * `shutdown` event with `retry` so it reconnects (with `Last-Event-ID`) elsewhere, each provider
+ * request is aborted, and the promise resolves when all responses are closed.
+ *
+ * @example
+ * ```ts
+ * process.once('SIGTERM', async () => {
+ *   server.close();
+ *   await closeAllStreams({ retryMs: 2000, reason: 'deploy' });
+ *   process.exit(0);
+ * });
+ * ```
+ */
+export async function closeAllStreams(options: CloseAllStreamsOptions = {}): Promise<void> {
+  const retryMs = options.retryMs ?? 1000;
+  assertNumber('retryMs', retryMs, { integer: true });
+  const message = options.reason ?? 'The server is shutting down';
+  const notice: ShutdownNotice = {
+    retryMs,
+    message,
+    reason: new Error(message),
+    sseFrame: encodeSSEFrame({ retry: retryMs, event: 'shutdown', data: JSON.stringify({ retryMs, message }) }),
+  };
+  await Promise.all([...live].map((stream) => stream.shutdown(notice)));
+}

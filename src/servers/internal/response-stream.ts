@@ -1,0 +1,123 @@
+import { isStreamAbortedError } from '../../errors.js';
+import { monitored, type MonitorOptions, type StreamMetrics } from '../../operators/monitored.js';
+import { Peekable } from '../../operators/internal/peekable.js';
+import { toSSE, type ToSSEOptions } from '../../operators/to-sse.js';
+import { withAbort } from '../../operators/with-abort.js';
+import { withBackpressure, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
+import { withTimeout, type WithTimeoutOptions } from '../../operators/with-timeout.js';
+import { pipe } from '../../pipe.js';
+import type { TokenChunk, TokenSourceFactory } from '../../types.js';
+import { assertOptionalNumber, describeValue } from '../../validate.js';
+import { toHttpError, type HttpErrorResponse } from './http-error.js';
+
+/** A stream to send, or (the recommended form) a factory that receives the request's signal. */
+export type TokenSourceInput = AsyncIterable<TokenChunk> | TokenSourceFactory;
+
+/** Options every server adapter takes, so the common case is one call with no manual `pipe`. */
+export interface StreamResponseOptions extends ToSSEOptions {
+  /** Deadlines for the provider (`withTimeout`); on expiry the provider request is aborted. */
+  timeout?: Omit<WithTimeoutOptions, 'controller'> | undefined;
+  /**
+   * Read-ahead toward the provider (`withBackpressure`), or `false` to read only on demand.
+   * @defaultValue `{}` (64 chunks / 256 KiB, `overflow: 'wait'`)
+   */
+  backpressure?: WithBackpressureOptions | false | undefined;
+  /** Hooks and price for `monitored`; `onFinish` gets the same metrics the adapter resolves with. */
+  monitor?: MonitorOptions | undefined;
+  /** Extra response headers (e.g. CORS); the SSE headers cannot be overridden. */
+  headers?: Record<string, string> | undefined;
+  /**
+   * How long to wait for the first chunk before committing to `200` and sending the headers.
+   * A provider error inside this window is answered with its own HTTP status and a JSON body
+   * (429 with `Retry-After`, 5xx as 502, …); after it, errors become the SSE `error` event.
+   * @defaultValue `500`
+   */
+  statusWindowMs?: number | undefined;
+}
+
+/** One response's stream: its cancellation, its SSE frames, and the metrics it ends with. */
+export interface ResponseStream {
+  /** Aborting it cancels the provider request; the adapter links it to the client disconnect. */
+  readonly controller: AbortController;
+  /**
+   * Waits (up to `statusWindowMs`) for the stream to start. Resolves with an HTTP error to send
+   * instead of a stream when it failed before its first chunk, else with `undefined`.
+   */
+  begin(): Promise<HttpErrorResponse | undefined>;
+  /** The SSE frames, the first chunk included. */
+  readonly frames: AsyncIterator<string>;
+  /** Resolves once, when the stream has ended in any way. */
+  readonly metrics: Promise<StreamMetrics>;
+}
+
+/** Builds the standard pipeline of a response: abort, timeouts, read-ahead, monitoring, SSE. */
+export function openResponseStream(input: TokenSourceInput, options: StreamResponseOptions = {}): ResponseStream {
+  if (typeof input !== 'function' && !isAsyncIterable(input)) {
+    throw new TypeError(
+      `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
+    );
+  }
+  assertOptionalNumber('statusWindowMs', options.statusWindowMs, { allowInfinity: true });
+  const controller = new AbortController();
+  let reportMetrics!: (metrics: StreamMetrics) => void;
+  const metrics = new Promise<StreamMetrics>((resolve) => (reportMetrics = resolve));
+  const userFinish = options.monitor?.onFinish;
+  const monitor: MonitorOptions = {
+    ...options.monitor,
+    onFinish(report) {
+      reportMetrics(report);
+      return userFinish?.(report);
+    },
+  };
+  const chunks = new Peekable(
+    pipe(
+      startSource(input, controller.signal),
+      withAbort(controller.signal),
+      withTimeout({ ...options.timeout, controller }),
+      options.backpressure === false ? (source: AsyncIterable<TokenChunk>) => source : withBackpressure(options.backpressure),
+      monitored(monitor),
+    ),
+  );
+  const frames = toSSE(options)(chunks)[Symbol.asyncIterator]();
+  const statusWindowMs = options.statusWindowMs ?? 500;
+
+  return {
+    controller,
+    frames,
+    metrics,
+    async begin() {
+      const first = await settleWithin(chunks.peek(), statusWindowMs);
+      if (first === undefined || !('error' in first)) return undefined;
+      if (controller.signal.aborted && isStreamAbortedError(first.error)) return undefined;
+      return toHttpError(first.error, options.exposeErrors === true);
+    },
+  };
+}
+
+/** Calls the factory lazily, on the first read, so a factory that throws fails like a stream. */
+async function* startSource(input: TokenSourceInput, signal: AbortSignal): AsyncGenerator<TokenChunk, void, undefined> {
+  yield* typeof input === 'function' ? input(signal) : input;
+}
+
+function settleWithin<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<{ value: T } | { error: unknown } | undefined> {
+  return new Promise((resolve) => {
+    const timer = Number.isFinite(ms) ? setTimeout(() => resolve(undefined), ms) : undefined;
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve({ value });
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        resolve({ error });
+      },
+    );
+  });
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<TokenChunk> {
+  return value !== null && typeof value === 'object' && Symbol.asyncIterator in value;
+}
