@@ -1,0 +1,287 @@
+import { BackpressureError } from '../errors.js';
+import type { Operator, TokenChunk } from '../types.js';
+import { assertNumber, assertOneOf, assertOptionalNumber, describeValue } from '../validate.js';
+import { ChunkBuffer, utf8Length } from './internal/coalesce.js';
+import { returnQuietly } from './internal/interruptible.js';
+import { TokenBucket } from './internal/token-bucket.js';
+
+/**
+ * Options of {@link withBackpressure}.
+ *
+ * @example
+ * ```ts
+ * const options: WithBackpressureOptions = { highWaterMark: 32, maxBufferedBytes: 64 * 1024, overflow: 'error' };
+ * ```
+ */
+export interface WithBackpressureOptions {
+  /**
+   * How many chunks may be read ahead of the consumer.
+   * @defaultValue `64`
+   */
+  highWaterMark?: number | undefined;
+  /**
+   * How many UTF-8 bytes of `token` text (counted exactly) may be read ahead of the consumer.
+   * Reading stops once the buffer holds this much, so it can exceed it by at most one chunk.
+   * `Infinity` leaves only `highWaterMark`.
+   * @defaultValue `262144` (256 KiB)
+   */
+  maxBufferedBytes?: number | undefined;
+  /**
+   * What to do when the buffer is full: `'wait'` stops reading the source until the consumer
+   * catches up; `'coalesce'` merges runs of chunks of the same kind into one chunk (then waits if
+   * the byte bound is reached); `'error'` ends the stream with a `BackpressureError` after the
+   * chunks already buffered, and returns the source.
+   * @defaultValue `'wait'`
+   */
+  overflow?: 'wait' | 'coalesce' | 'error' | undefined;
+  /**
+   * Paces delivery to at most this many chunks per second (a token bucket); chunks wait in the
+   * buffer meanwhile, so the bounds and `overflow` apply. No text is ever dropped.
+   * @defaultValue no pacing
+   */
+  rate?: number | undefined;
+  /**
+   * How many chunks may go out back to back before `rate` applies (the bucket's size).
+   * @defaultValue `Math.max(1, rate)`
+   */
+  burst?: number | undefined;
+}
+
+interface Config {
+  highWaterMark: number;
+  maxBufferedBytes: number;
+  overflow: 'wait' | 'coalesce' | 'error';
+  rate: number | undefined;
+  burst: number;
+}
+
+type Result = IteratorResult<TokenChunk, undefined>;
+const DONE: Result = Object.freeze({ done: true, value: undefined });
+
+/**
+ * Reads ahead of a slow consumer into a bounded buffer, so a fast provider is drained without
+ * waiting on each read, but never beyond `highWaterMark` chunks or `maxBufferedBytes` of text.
+ * Optionally paces what the consumer receives. A source error reaches the consumer after the
+ * chunks already buffered.
+ *
+ * @example
+ * ```ts
+ * const stream = pipe(source, withBackpressure({ highWaterMark: 32, overflow: 'coalesce', rate: 50 }));
+ * ```
+ */
+export function withBackpressure(options: WithBackpressureOptions = {}): Operator<TokenChunk, TokenChunk> {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  }
+  const { highWaterMark = 64, maxBufferedBytes = 256 * 1024, overflow = 'wait', rate, burst } = options;
+  assertNumber('highWaterMark', highWaterMark, { min: 1, integer: true });
+  assertNumber('maxBufferedBytes', maxBufferedBytes, { min: 1, allowInfinity: true });
+  assertOneOf('overflow', overflow, ['wait', 'coalesce', 'error']);
+  if (rate !== undefined && !(typeof rate === 'number' && rate > 0 && Number.isFinite(rate))) {
+    throw new TypeError(`Expected \`rate\` to be a finite number > 0, got ${describeValue(rate)}`);
+  }
+  assertOptionalNumber('burst', burst, { min: 1 });
+  const config: Config = { highWaterMark, maxBufferedBytes, overflow, rate, burst: burst ?? Math.max(1, rate ?? 1) };
+  return (source) => {
+    if (source === null || typeof source !== 'object' || typeof source[Symbol.asyncIterator] !== 'function') {
+      throw new TypeError(`Expected \`source\` to be an async iterable, got ${describeValue(source)}`);
+    }
+    return { [Symbol.asyncIterator]: () => new ReadAhead(source, config) };
+  };
+}
+
+class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
+  readonly #config: Config;
+  readonly #source: AsyncIterator<TokenChunk>;
+  readonly #buffer = new ChunkBuffer();
+  readonly #bucket: TokenBucket | undefined;
+  #started = false;
+  #pulling = false;
+  #sourceDone = false;
+  // Nothing more will enter the buffer; #failure (if any) follows the buffered chunks.
+  #ended = false;
+  #failure: { error: unknown } | undefined;
+  #reader: Promise<Result> | undefined;
+  #resolve: ((result: Result) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(source: AsyncIterable<TokenChunk>, config: Config) {
+    this.#config = config;
+    this.#source = source[Symbol.asyncIterator]();
+    this.#bucket = config.rate === undefined ? undefined : new TokenBucket(config.rate, config.burst);
+  }
+
+  next(): Promise<Result> {
+    if (this.#reader !== undefined) {
+      const again = () => this.next();
+      return this.#reader.then(again, again);
+    }
+    this.#started = true;
+    if (this.#buffer.length > 0) {
+      if (this.#bucket === undefined || this.#bucket.take()) return Promise.resolve(this.#take());
+    } else if (this.#ended) {
+      const failure = this.#failure;
+      this.#finish();
+      return failure === undefined ? Promise.resolve(DONE) : Promise.reject(failure.error);
+    }
+    const reader = new Promise<Result>(this.#capture);
+    this.#reader = reader;
+    if (this.#buffer.length > 0) this.#arm();
+    else this.#pull();
+    return reader;
+  }
+
+  return(): Promise<Result> {
+    this.#finish();
+    return Promise.resolve(DONE);
+  }
+
+  throw(error?: unknown): Promise<Result> {
+    this.#finish();
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  get buffered(): { chunks: number; bytes: number } {
+    return { chunks: this.#buffer.length, bytes: this.#buffer.bytes };
+  }
+
+  readonly #capture = (resolve: (result: Result) => void, reject: (error: unknown) => void): void => {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  };
+
+  #pull(): void {
+    if (this.#pulling || this.#ended || !this.#started) return;
+    const { overflow, highWaterMark, maxBufferedBytes } = this.#config;
+    const buffer = this.#buffer;
+    if (overflow !== 'error' && (buffer.length >= highWaterMark || buffer.bytes >= maxBufferedBytes)) return;
+    this.#pulling = true;
+    try {
+      this.#source.next().then(this.#onResult, this.#onError);
+    } catch (error) {
+      this.#onError(error);
+    }
+  }
+
+  // Settled reads of a source that was stopped meanwhile are dropped (and their errors handled).
+  readonly #onResult = (result: IteratorResult<TokenChunk>): void => {
+    this.#pulling = false;
+    if (this.#ended) return;
+    if (result.done === true) {
+      this.#sourceDone = true;
+      this.#end(undefined);
+    } else {
+      this.#accept(result.value);
+      this.#pull();
+    }
+  };
+
+  readonly #onError = (error: unknown): void => {
+    this.#pulling = false;
+    if (this.#ended) return;
+    this.#sourceDone = true;
+    this.#end({ error });
+  };
+
+  #accept(chunk: TokenChunk): void {
+    const buffer = this.#buffer;
+    const resolve = this.#resolve;
+    if (resolve !== undefined && buffer.length === 0 && (this.#bucket === undefined || this.#bucket.take())) {
+      this.#settleReader();
+      resolve({ done: false, value: chunk });
+      return;
+    }
+    const size = utf8Length(chunk.token);
+    const { overflow, highWaterMark, maxBufferedBytes } = this.#config;
+    if (overflow === 'error') {
+      const bound =
+        buffer.length >= highWaterMark
+          ? 'highWaterMark'
+          : buffer.length > 0 && buffer.bytes + size > maxBufferedBytes
+            ? 'maxBufferedBytes'
+            : undefined;
+      if (bound !== undefined) {
+        this.#stopSource();
+        this.#end({ error: overflowError(bound, this.#config) });
+        return;
+      }
+    }
+    buffer.push(chunk, size);
+    if (overflow === 'coalesce' && buffer.length >= highWaterMark) buffer.coalesce();
+    if (resolve !== undefined) this.#arm();
+  }
+
+  #end(failure: { error: unknown } | undefined): void {
+    this.#ended = true;
+    this.#failure = failure;
+    const resolve = this.#resolve;
+    const reject = this.#reject;
+    if (resolve === undefined || reject === undefined || this.#buffer.length > 0) return;
+    this.#settleReader();
+    this.#finish();
+    if (failure === undefined) resolve(DONE);
+    else reject(failure.error);
+  }
+
+  #take(): Result {
+    const chunk = this.#buffer.shift();
+    this.#pull();
+    return { done: false, value: chunk };
+  }
+
+  #arm(): void {
+    if (this.#timer === undefined && this.#bucket !== undefined) {
+      this.#timer = setTimeout(this.#onTimer, this.#bucket.delay());
+    }
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    const resolve = this.#resolve;
+    if (resolve === undefined || this.#buffer.length === 0) return;
+    if (!(this.#bucket as TokenBucket).take()) return this.#arm();
+    this.#settleReader();
+    resolve(this.#take());
+  };
+
+  #settleReader(): void {
+    this.#reader = undefined;
+    this.#resolve = undefined;
+    this.#reject = undefined;
+  }
+
+  /** Releases everything: the source, the timer, the buffer; a pending read resolves as done. */
+  #finish(): void {
+    this.#ended = true;
+    this.#failure = undefined;
+    this.#stopSource();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#buffer.clear();
+    const resolve = this.#resolve;
+    this.#settleReader();
+    resolve?.(DONE);
+  }
+
+  // Not awaited: while a read is pending, a generator's return() waits for that read to settle.
+  #stopSource(): void {
+    if (this.#sourceDone) return;
+    this.#sourceDone = true;
+    returnQuietly(this.#source);
+  }
+}
+
+function overflowError(bound: 'highWaterMark' | 'maxBufferedBytes', config: Config): BackpressureError {
+  const limit = bound === 'highWaterMark' ? `${config.highWaterMark} chunks` : `${config.maxBufferedBytes} bytes`;
+  return new BackpressureError(`The consumer fell more than ${limit} behind the source (\`${bound}\`)`);
+}
+
+/** @internal For tests: how much a `withBackpressure` iterator holds right now. */
+export function inspectBuffer(iterator: AsyncIterator<TokenChunk>): { chunks: number; bytes: number } | undefined {
+  return iterator instanceof ReadAhead ? iterator.buffered : undefined;
+}
