@@ -1,3 +1,5 @@
+import type { ToolCallInfo } from './types.js';
+
 /** The string `code` of every error tokenrelay throws. */
 export type TokenRelayErrorCode =
   | 'provider'
@@ -6,7 +8,8 @@ export type TokenRelayErrorCode =
   | 'backpressure'
   | 'not-found'
   | 'producer-lost'
-  | 'invalid-cursor';
+  | 'invalid-cursor'
+  | 'invalid-json';
 
 /** Base class of every error tokenrelay throws; match it with {@link isTokenRelayError}. */
 export abstract class TokenRelayError extends Error {
@@ -86,6 +89,27 @@ export class BackpressureError extends TokenRelayError {
   override name = 'BackpressureError';
 }
 
+/** The streamed text is not JSON, or ended before the document was complete (`partialJSON`). */
+export class InvalidJSONError extends TokenRelayError {
+  readonly code = 'invalid-json';
+  override name = 'InvalidJSONError';
+  /** 0-based offset in the streamed text where parsing failed. */
+  readonly position: number;
+  /** The tool call whose arguments failed, from `partialToolCalls`. */
+  readonly toolCall: ToolCallInfo | undefined;
+
+  constructor(message: string, position: number, toolCall?: ToolCallInfo) {
+    super(message);
+    this.position = position;
+    this.toolCall = toolCall;
+  }
+}
+
+/** True for an {@link InvalidJSONError}, also from another copy of the package. */
+export function isInvalidJSONError(error: unknown): error is InvalidJSONError {
+  return hasName(error, 'InvalidJSONError');
+}
+
 /** True for any error tokenrelay throws, also across package copies (matched by `name`). */
 export function isTokenRelayError(error: unknown): error is TokenRelayError {
   return (
@@ -125,6 +149,7 @@ const KNOWN_NAMES = new Set([
   'StreamNotFoundError',
   'ProducerLostError',
   'InvalidCursorError',
+  'InvalidJSONError',
 ]);
 
 function hasName(error: unknown, name: string): boolean {
