@@ -5,6 +5,11 @@ export const entries = {
   index: 'src/index.ts',
   openai: 'src/providers/openai.ts',
   anthropic: 'src/providers/anthropic.ts',
+  node: 'src/servers/node.ts',
+  express: 'src/servers/express.ts',
+  hono: 'src/servers/hono.ts',
+  web: 'src/servers/web.ts',
+  ws: 'src/servers/ws.ts',
   testing: 'src/testing/index.ts',
 };
 
@@ -18,5 +23,5 @@ export default defineConfig({
   platform: 'neutral',
   splitting: true,
   treeshake: true,
-  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//],
+  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//, 'express', 'hono', /^hono\//, 'ws'],
 });

@@ -105,7 +105,7 @@ describe('msw handlers', () => {
     }),
     ...anthropicHandlers({ tokens: text }, { split: { seed: 4 }, recorder }),
   );
-  beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
   afterEach(() => {
     server.resetHandlers();
     recorder.clear();
