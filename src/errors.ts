@@ -9,7 +9,8 @@ export type TokenRelayErrorCode =
   | 'not-found'
   | 'producer-lost'
   | 'invalid-cursor'
-  | 'invalid-json';
+  | 'invalid-json'
+  | 'limit';
 
 /** Base class of every error tokenrelay throws; match it with {@link isTokenRelayError}. */
 export abstract class TokenRelayError extends Error {
@@ -150,6 +151,7 @@ const KNOWN_NAMES = new Set([
   'ProducerLostError',
   'InvalidCursorError',
   'InvalidJSONError',
+  'StreamLimitError',
 ]);
 
 function hasName(error: unknown, name: string): boolean {
@@ -164,4 +166,90 @@ function describePhase(phase: TimeoutPhase): string {
   if (phase === 'first-token') return 'first token';
   if (phase === 'idle') return 'chunk';
   return 'end of stream';
+}
+
+/** A resumable stream is unknown, has expired, or the caller may not see it. */
+export class StreamNotFoundError extends TokenRelayError {
+  readonly code = 'not-found';
+  override name = 'StreamNotFoundError';
+
+  constructor(message = 'The stream does not exist or has expired', options: { cause?: unknown } = {}) {
+    super(message, options);
+  }
+}
+
+/** A resumable stream's producer stopped sending heartbeats (its instance died) before the stream ended. */
+export class ProducerLostError extends TokenRelayError {
+  readonly code = 'producer-lost';
+  override name = 'ProducerLostError';
+
+  constructor(message = 'The stream stopped: its producer is gone', options: { cause?: unknown } = {}) {
+    super(message, options);
+  }
+}
+
+/**
+ * A resume cursor (`Last-Event-ID` or `lastEventId`) is not a non-negative integer, or points
+ * beyond the last chunk of the stream. The message never repeats the cursor.
+ */
+export class InvalidCursorError extends TokenRelayError {
+  readonly code = 'invalid-cursor';
+  override name = 'InvalidCursorError';
+
+  constructor(
+    message = 'Expected the resume cursor to be a non-negative integer no greater than the last index of the stream',
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** Which limit a {@link StreamLimitError} hit. */
+export type StreamLimitKind = 'per-key' | 'streams' | 'bytes' | 'chunks';
+
+/** Options of {@link StreamLimitError}. */
+export interface StreamLimitErrorOptions {
+  /** Which limit was hit. */
+  limit?: StreamLimitKind | undefined;
+  /** When trying again may succeed, in ms (sent as `Retry-After`). */
+  retryAfterMs?: number | undefined;
+  /** The underlying error, passed through untouched. */
+  cause?: unknown;
+}
+
+/**
+ * A limit was reached: a user already has `maxPerKey` streams open (`limitStreams`), the store
+ * is full, or a stream reached `maxChunks`. Answered with 429 and `Retry-After` before a stream starts.
+ */
+export class StreamLimitError extends TokenRelayError {
+  readonly code = 'limit';
+  override name = 'StreamLimitError';
+  readonly limit: StreamLimitKind;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message = 'Too many streams', options: StreamLimitErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.limit = options.limit ?? 'per-key';
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** True for a {@link StreamNotFoundError}, also from another copy of the package. */
+export function isStreamNotFoundError(error: unknown): error is StreamNotFoundError {
+  return hasName(error, 'StreamNotFoundError');
+}
+
+/** True for a {@link ProducerLostError}, also from another copy of the package. */
+export function isProducerLostError(error: unknown): error is ProducerLostError {
+  return hasName(error, 'ProducerLostError');
+}
+
+/** True for an {@link InvalidCursorError}, also from another copy of the package. */
+export function isInvalidCursorError(error: unknown): error is InvalidCursorError {
+  return hasName(error, 'InvalidCursorError');
+}
+
+/** True for a {@link StreamLimitError}, also from another copy of the package. */
+export function isStreamLimitError(error: unknown): error is StreamLimitError {
+  return hasName(error, 'StreamLimitError');
 }

@@ -21,3 +21,15 @@ export type { PartialJSONResult, PartialToolCall, PartialDeep } from './operator
 export { tap } from './operators/tap.js';
 export { map } from './operators/map.js';
 export { collectText } from './collect-text.js';
+export { createRelay } from './relay/relay.js';
+export type { Relay, RelayOptions, RelayStartOptions, RelaySubscribeOptions, RelayCancelOptions, RelayStream } from './relay/relay.js';
+export type { ProducerOutcome, ProducerResult } from './relay/producer.js';
+export type { RelayAuthorize, RelayStreamInfo, CursorInput } from './relay/subscription.js';
+export { memoryStore } from './relay/memory-store.js';
+export type { MemoryStore, MemoryStoreOptions, MemoryStoreStats } from './relay/memory-store.js';
+export { limitStreams } from './relay/limit-streams.js';
+export type { LimitStreamsOptions, StreamLimiter, StreamSlot } from './relay/limit-streams.js';
+export { parseCursor, resumeCursor } from './relay/cursor.js';
+export type { ResumeRequest } from './relay/cursor.js';
+export { STREAM_ID_PATTERN, isStreamId } from './relay/store.js';
+export type { RelayStore, SlotStore, CreateStreamOptions, ReadOptions, ReadResult, StreamState, StreamInfo, ProducerStatus, StoreEvent, StoredEnd, StoredError, SlotGrant } from './relay/store.js';

@@ -1,4 +1,11 @@
-import { isProviderError, isStreamTimeoutError, isTokenRelayError } from '../../errors.js';
+import {
+  isInvalidCursorError,
+  isProviderError,
+  isStreamLimitError,
+  isStreamNotFoundError,
+  isStreamTimeoutError,
+  isTokenRelayError,
+} from '../../errors.js';
 import { describeError, type SSEErrorPayload } from '../../sse/encoder.js';
 
 /** An error answered as a plain HTTP response, before any stream started. */
@@ -22,7 +29,7 @@ export function toHttpError(error: unknown, exposeErrors: boolean): HttpErrorRes
   };
   const status = statusOf(error);
   if (status === 429 || status === 503) {
-    const retryAfterMs = isProviderError(error) ? error.retryAfterMs : undefined;
+    const retryAfterMs = isProviderError(error) || isStreamLimitError(error) ? error.retryAfterMs : undefined;
     if (retryAfterMs !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   }
   return { status, headers, body: JSON.stringify({ error: payload }) };
@@ -37,6 +44,9 @@ function statusOf(error: unknown): number {
     if (status === 400 || status === 413 || status === 422) return status;
     return 502;
   }
+  if (isInvalidCursorError(error)) return 400;
+  if (isStreamNotFoundError(error)) return 404;
+  if (isStreamLimitError(error)) return 429;
   if (isTokenRelayError(error)) return error.code === 'aborted' ? 499 : 500;
   return 500;
 }

@@ -13,8 +13,8 @@ import { toHttpError, type HttpErrorResponse } from './http-error.js';
 /** A stream to send, or (the recommended form) a factory that receives the request's signal. */
 export type TokenSourceInput = AsyncIterable<TokenChunk> | TokenSourceFactory;
 
-/** Options every server adapter takes, so the common case is one call with no manual `pipe`. */
-export interface StreamResponseOptions extends ToSSEOptions {
+/** The pipeline options every adapter takes, whatever it encodes the chunks into. */
+export interface ChunkStreamOptions {
   /** Deadlines for the provider (`withTimeout`); on expiry the provider request is aborted. */
   timeout?: Omit<WithTimeoutOptions, 'controller'> | undefined;
   /**
@@ -24,6 +24,10 @@ export interface StreamResponseOptions extends ToSSEOptions {
   backpressure?: WithBackpressureOptions | false | undefined;
   /** Hooks and price for `monitored`; `onFinish` gets the same metrics the adapter resolves with. */
   monitor?: MonitorOptions | undefined;
+}
+
+/** Options every server adapter takes, so the common case is one call with no manual `pipe`. */
+export interface StreamResponseOptions extends ToSSEOptions, ChunkStreamOptions {
   /** Extra response headers (e.g. CORS); the SSE headers cannot be overridden. */
   headers?: Record<string, string> | undefined;
   /**
@@ -50,34 +54,21 @@ export interface ResponseStream {
   readonly metrics: Promise<StreamMetrics>;
 }
 
+/** One stream's cancellation, its chunks and the metrics it ends with, before any encoding. */
+export interface ChunkStream {
+  /** Aborting it cancels the provider request; the adapter links it to the client disconnect. */
+  readonly controller: AbortController;
+  /** Created at once, so a `return()` before the first read still reports an outcome. */
+  readonly chunks: AsyncIterableIterator<TokenChunk>;
+  /** Resolves once, when the stream has ended in any way. */
+  readonly metrics: Promise<StreamMetrics>;
+}
+
 /** Builds the standard pipeline of a response: abort, timeouts, read-ahead, monitoring, SSE. */
 export function openResponseStream(input: TokenSourceInput, options: StreamResponseOptions = {}): ResponseStream {
-  if (typeof input !== 'function' && !isAsyncIterable(input)) {
-    throw new TypeError(
-      `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
-    );
-  }
   assertOptionalNumber('statusWindowMs', options.statusWindowMs, { allowInfinity: true });
-  const controller = new AbortController();
-  let reportMetrics!: (metrics: StreamMetrics) => void;
-  const metrics = new Promise<StreamMetrics>((resolve) => (reportMetrics = resolve));
-  const userFinish = options.monitor?.onFinish;
-  const monitor: MonitorOptions = {
-    ...options.monitor,
-    onFinish(report) {
-      reportMetrics(report);
-      return userFinish?.(report);
-    },
-  };
-  const chunks = new Peekable(
-    pipe(
-      startSource(input, controller.signal),
-      withAbort(controller.signal),
-      withTimeout({ ...options.timeout, controller }),
-      options.backpressure === false ? (source: AsyncIterable<TokenChunk>) => source : withBackpressure(options.backpressure),
-      monitored(monitor),
-    ),
-  );
+  const { controller, chunks: iterator, metrics } = openChunkStream(input, options);
+  const chunks = new Peekable(iterator);
   const frames = toSSE(options)(chunks)[Symbol.asyncIterator]();
   const statusWindowMs = options.statusWindowMs ?? 500;
 
@@ -92,6 +83,34 @@ export function openResponseStream(input: TokenSourceInput, options: StreamRespo
       return toHttpError(first.error, options.exposeErrors === true);
     },
   };
+}
+
+/** Builds the pipeline every adapter shares: abort, timeouts, read-ahead, monitoring. */
+export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOptions = {}): ChunkStream {
+  if (typeof input !== 'function' && !isAsyncIterable(input)) {
+    throw new TypeError(
+      `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
+    );
+  }
+  const controller = new AbortController();
+  let reportMetrics!: (metrics: StreamMetrics) => void;
+  const metrics = new Promise<StreamMetrics>((resolve) => (reportMetrics = resolve));
+  const userFinish = options.monitor?.onFinish;
+  const monitor: MonitorOptions = {
+    ...options.monitor,
+    onFinish(report) {
+      reportMetrics(report);
+      return userFinish?.(report);
+    },
+  };
+  const chunks = pipe(
+    startSource(input, controller.signal),
+    withAbort(controller.signal),
+    withTimeout({ ...options.timeout, controller }),
+    options.backpressure === false ? (source: AsyncIterable<TokenChunk>) => source : withBackpressure(options.backpressure),
+    monitored(monitor),
+  )[Symbol.asyncIterator]() as AsyncIterableIterator<TokenChunk>;
+  return { controller, chunks, metrics };
 }
 
 /** Calls the factory lazily, on the first read, so a factory that throws fails like a stream. */

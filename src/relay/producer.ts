@@ -1,0 +1,192 @@
+import { StreamAbortedError, StreamLimitError, StreamNotFoundError } from '../errors.js';
+import { withAbort } from '../operators/with-abort.js';
+import type { TokenChunk, TokenSourceFactory } from '../types.js';
+import { serializeError, type ProducerStatus, type RelayStore, type StoredEnd, type StoreEvent } from './store.js';
+
+/**
+ * How a relayed stream's producer ended: it `'completed'`; it was `'cancelled'` (`relay.cancel`,
+ * or `relay.close`); it was `'abandoned'` (no subscriber for `graceMs`); or it `'failed'` (the
+ * source threw, `maxChunks` or the store's bounds were reached, the stream expired).
+ */
+export type ProducerOutcome = 'completed' | 'cancelled' | 'abandoned' | 'failed';
+
+/** What `done` of a started stream resolves with, once, when the producer has ended and its end is stored. */
+export interface ProducerResult {
+  outcome: ProducerOutcome;
+  /** Chunks written to the store. */
+  chunks: number;
+  /** Why it did not complete. */
+  error?: unknown;
+}
+
+/** @internal */
+export interface ProducerConfig {
+  store: RelayStore;
+  id: string;
+  factory: TokenSourceFactory;
+  graceMs: number;
+  livenessMs: number;
+  maxChunks: number;
+}
+
+/**
+ * Runs one stream's source detached from any response, writes each chunk to the store, and
+ * stops it when it is cancelled, abandoned (grace), or lost its stream. Its heartbeat tells
+ * subscribers it is alive and brings back presence and cancels announced by no event.
+ * @internal
+ */
+export class Producer {
+  readonly controller = new AbortController();
+  readonly done: Promise<ProducerResult>;
+  readonly #config: ProducerConfig;
+  #stop: { error: unknown; outcome: ProducerOutcome } | undefined;
+  #subscribers = 0;
+  // Bumped by every presence event, so a heartbeat answer that crossed an event is not trusted.
+  #version = 0;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #graceCheck = false;
+  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  #unwatch: () => void = () => undefined;
+  #finished = false;
+  readonly #resolve: (result: ProducerResult) => void;
+
+  constructor(config: ProducerConfig) {
+    this.#config = config;
+    let resolve!: (result: ProducerResult) => void;
+    this.done = new Promise((settle) => (resolve = settle));
+    this.#resolve = resolve;
+  }
+
+  /** Starts producing. `unwatch` and `status` come from the watch and heartbeat taken before. */
+  begin(unwatch: () => void, status: ProducerStatus): void {
+    this.#unwatch = unwatch;
+    this.#apply(status, this.#version);
+    this.#scheduleHeartbeat();
+    void this.#run().then(this.#resolve);
+  }
+
+  /** Hears the store's announcements for this stream. */
+  readonly onEvent = (event: StoreEvent): void => {
+    if (event.type === 'cancel') {
+      this.cancel();
+      return;
+    }
+    this.#version++;
+    this.#subscribers = event.subscribers;
+    this.#updateGrace();
+  };
+
+  cancel(message = 'The stream was cancelled'): void {
+    this.#abort(new StreamAbortedError(message), 'cancelled');
+  }
+
+  #abort(error: unknown, outcome: ProducerOutcome): void {
+    if (this.#stop !== undefined || this.#finished) return;
+    this.#stop = { error, outcome };
+    this.controller.abort(error);
+  }
+
+  async #run(): Promise<ProducerResult> {
+    const { store, id, factory, maxChunks } = this.#config;
+    const { signal } = this.controller;
+    let index = 0;
+    let failure: { error: unknown } | undefined;
+    try {
+      for await (const chunk of withAbort<TokenChunk>(signal)(startSource(factory, signal))) {
+        if (index >= maxChunks) {
+          this.#abort(new StreamLimitError(`The stream reached maxChunks (${maxChunks})`, { limit: 'chunks' }), 'failed');
+          break;
+        }
+        await store.append(id, { ...chunk, index });
+        index++;
+      }
+    } catch (error) {
+      failure = { error };
+    }
+    // The reason the relay stopped the source is the story, not the abort error it caused.
+    if (this.#stop !== undefined) failure = { error: this.#stop.error };
+    else if (failure !== undefined) this.#abort(failure.error, 'failed');
+    const end: StoredEnd = failure === undefined ? { type: 'completed' } : { type: 'failed', error: serializeError(failure.error) };
+    try {
+      await store.end(id, end);
+    } catch {
+      // Nowhere to report it: the heartbeat stops below, so subscribers get a ProducerLostError.
+    }
+    this.#finish();
+    if (failure === undefined) return { outcome: 'completed', chunks: index };
+    return { outcome: this.#stop?.outcome ?? 'failed', chunks: index, error: failure.error };
+  }
+
+  #finish(): void {
+    this.#finished = true;
+    clearTimeout(this.#graceTimer);
+    clearTimeout(this.#heartbeatTimer);
+    this.#graceTimer = undefined;
+    this.#heartbeatTimer = undefined;
+    this.#unwatch();
+  }
+
+  #scheduleHeartbeat(): void {
+    if (this.#finished) return;
+    this.#heartbeatTimer = setTimeout(() => {
+      void this.#check().then(() => this.#scheduleHeartbeat());
+    }, this.#config.livenessMs / 3);
+  }
+
+  /** One heartbeat; resolves `true` when the stream is still alone (no subscriber). */
+  async #check(): Promise<boolean> {
+    const version = this.#version;
+    let status: ProducerStatus | undefined;
+    try {
+      status = await this.#config.store.heartbeat(this.#config.id, this.#config.livenessMs);
+    } catch {
+      return false;
+    }
+    if (this.#finished) return false;
+    if (status === undefined) {
+      this.#abort(new StreamNotFoundError('The stream expired while it was produced'), 'failed');
+      return false;
+    }
+    return this.#apply(status, version);
+  }
+
+  #apply(status: ProducerStatus, version: number): boolean {
+    if (status.cancelled) {
+      this.cancel();
+      return false;
+    }
+    if (version !== this.#version) return false;
+    this.#subscribers = status.subscribers;
+    this.#updateGrace();
+    return status.subscribers === 0;
+  }
+
+  #updateGrace(): void {
+    if (this.#finished || this.#graceCheck) return;
+    if (this.#subscribers > 0 || !Number.isFinite(this.#config.graceMs)) {
+      clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
+    } else if (this.#graceTimer === undefined) {
+      this.#graceTimer = setTimeout(() => void this.#graceExpired(), this.#config.graceMs);
+    }
+  }
+
+  /** The window ran out as far as events tell; the store has the last word before the abort. */
+  async #graceExpired(): Promise<void> {
+    this.#graceTimer = undefined;
+    this.#graceCheck = true;
+    const alone = await this.#check();
+    this.#graceCheck = false;
+    if (alone) {
+      const message = `The stream was abandoned: no subscriber for ${this.#config.graceMs} ms`;
+      this.#abort(new StreamAbortedError(message), 'abandoned');
+    } else {
+      this.#updateGrace();
+    }
+  }
+}
+
+/** Calls the factory on the first read, so a factory that throws fails like a stream. */
+async function* startSource(factory: TokenSourceFactory, signal: AbortSignal): AsyncGenerator<TokenChunk, void, undefined> {
+  yield* factory(signal);
+}

@@ -1,0 +1,321 @@
+import { StreamAbortedError } from '../errors.js';
+import type { TokenChunk, TokenSourceFactory } from '../types.js';
+import { assertFunction, assertOptionalNumber, assertSignal, describeValue } from '../validate.js';
+import { memoryStore } from './memory-store.js';
+import { Producer, type ProducerResult } from './producer.js';
+import { isStreamId, randomId, type ProducerStatus, type RelayStore } from './store.js';
+import { openSubscription, type CursorInput, type RelayAuthorize } from './subscription.js';
+
+/** Options of {@link createRelay}. */
+export interface RelayOptions {
+  /**
+   * Where streams live. Pass a shared store (Redis) when several instances serve the same
+   * streams; a store you pass is yours to close.
+   * @defaultValue `memoryStore()`, closed by `relay.close()`
+   * @example
+   * ```ts
+   * createRelay({ store: memoryStore({ maxStreams: 1_000 }) });
+   * ```
+   */
+  store?: RelayStore | undefined;
+  /**
+   * How long a producer keeps running with no subscriber attached (counted from its start
+   * until the first one attaches, and from every moment the last one leaves). Then it is
+   * aborted, which cancels the provider request. `0` aborts on disconnect; `Infinity` always
+   * finishes (e.g. to persist the answer).
+   * @defaultValue `10_000`
+   * @example
+   * ```ts
+   * createRelay({ graceMs: 30_000 }); // survive a phone switching networks
+   * ```
+   */
+  graceMs?: number | undefined;
+  /**
+   * How long a stream stays readable after its last chunk (or its end), in ms. A reconnect
+   * later gets a `StreamNotFoundError`.
+   * @defaultValue `600_000` (10 minutes)
+   * @example
+   * ```ts
+   * createRelay({ ttlMs: 60_000 });
+   * ```
+   */
+  ttlMs?: number | undefined;
+  /**
+   * Chunks a stream may have. The producer that reaches it is aborted and its subscribers get a
+   * `StreamLimitError` (`limit: 'chunks'`): a runaway generation costs neither tokens nor memory.
+   * @defaultValue `100_000`
+   * @example
+   * ```ts
+   * createRelay({ maxChunks: 20_000 });
+   * ```
+   */
+  maxChunks?: number | undefined;
+  /**
+   * How long a producer or a subscriber counts as present after its last heartbeat (sent every
+   * `livenessMs / 3`). A subscriber whose producer died (its instance crashed) gets a
+   * `ProducerLostError` within about twice this; a crashed subscriber stops counting within it.
+   * @defaultValue `10_000`
+   * @example
+   * ```ts
+   * createRelay({ store: redis, livenessMs: 5_000 });
+   * ```
+   */
+  livenessMs?: number | undefined;
+  /**
+   * Checks every `subscribe` and `cancel` against the stream's `metadata`, with the `context`
+   * the caller passed (e.g. the signed-in user). A refusal looks exactly like an unknown id
+   * (`StreamNotFoundError`, `cancel` resolves `false`), so ids cannot be probed.
+   * @defaultValue none: knowing the (unguessable) id is enough
+   * @example
+   * ```ts
+   * createRelay({ authorize: (stream, user) => stream.metadata.userId === (user as User).id });
+   * ```
+   */
+  authorize?: RelayAuthorize | undefined;
+}
+
+/** Options of {@link Relay.start}. */
+export interface RelayStartOptions {
+  /**
+   * Strings kept with the stream for `authorize` (e.g. `{ userId }`). At most 4 KiB as JSON.
+   * @defaultValue `{}`
+   * @example
+   * ```ts
+   * await relay.start(factory, { metadata: { userId: user.id } });
+   * ```
+   */
+  metadata?: Record<string, string> | undefined;
+}
+
+/** Options of {@link Relay.subscribe}. */
+export interface RelaySubscribeOptions {
+  /**
+   * The index of the last chunk the client has (its `Last-Event-ID`); only later chunks are
+   * sent. A string is parsed with `parseCursor`. Anything but a non-negative integer no greater
+   * than the stream's last index fails the subscription with an `InvalidCursorError`.
+   * @defaultValue from the first chunk
+   * @example
+   * ```ts
+   * relay.subscribe(id, { after: resumeCursor(request) });
+   * ```
+   */
+  after?: CursorInput;
+  /**
+   * Ends the subscription (not the producer) when it aborts, and detaches it at once: pass the
+   * signal the server adapter gives your factory.
+   * @defaultValue none: the subscription ends when its consumer stops
+   * @example
+   * ```ts
+   * toResponse((signal) => relay.subscribe(id, { signal }), { request });
+   * ```
+   */
+  signal?: AbortSignal | undefined;
+  /**
+   * Passed to `authorize`, e.g. the signed-in user.
+   * @defaultValue `undefined`
+   */
+  context?: unknown;
+}
+
+/** Options of {@link Relay.cancel}. */
+export interface RelayCancelOptions {
+  /**
+   * Passed to `authorize`, e.g. the signed-in user.
+   * @defaultValue `undefined`
+   * @example
+   * ```ts
+   * await relay.cancel(id, { context: user });
+   * ```
+   */
+  context?: unknown;
+}
+
+/** A started stream. */
+export interface RelayStream {
+  /** The stream's id, unguessable unless you chose it: what the client reconnects with. */
+  readonly id: string;
+  /** Resolves once, when the producer has ended and its end is stored. Never rejects. */
+  readonly done: Promise<ProducerResult>;
+}
+
+/** Runs producers detached from responses, and serves their chunks to any number of (re)connections. */
+export interface Relay {
+  /** The store the streams live in (share it with `limitStreams`). */
+  readonly store: RelayStore;
+  /**
+   * Starts a producer with a fresh, unguessable id, detached from any response: it keeps writing
+   * chunks to the store while clients come and go, until it ends or is aborted (grace, `cancel`,
+   * `maxChunks`). The factory's signal aborts then; hand it to the provider SDK.
+   * Resolves once the stream exists in the store, so a subscribe that follows always finds it.
+   * @example
+   * ```ts
+   * const { id, done } = await relay.start((signal) => streamOpenAI(openai, params, { signal }));
+   * ```
+   */
+  start(factory: TokenSourceFactory, options?: RelayStartOptions): Promise<RelayStream>;
+  /** Same, with your own id (letters, digits, `-`, `_`, `.`, `:`; 1–200 characters). */
+  start(id: string | undefined, factory: TokenSourceFactory, options?: RelayStartOptions): Promise<RelayStream>;
+  /**
+   * Replays the chunks after `after`, then follows live, then ends with the stream's terminal
+   * chunk, or throws the error the producer failed with. Unknown, expired or unauthorized ids
+   * throw a `StreamNotFoundError`; a producer that vanished, a `ProducerLostError`. Errors are
+   * thrown on the first read, so server adapters answer them with 404 / 400 before streaming.
+   * The subscriber counts as attached from this call on.
+   * @example
+   * ```ts
+   * for await (const chunk of relay.subscribe(id, { after: 41, signal })) send(chunk);
+   * ```
+   */
+  subscribe(id: string, options?: RelaySubscribeOptions): AsyncIterableIterator<TokenChunk>;
+  /**
+   * Aborts a stream's producer wherever it runs (through the store). Resolves `true` when a
+   * live stream was asked to stop, `false` when it is unknown, ended, or not the caller's.
+   * @example
+   * ```ts
+   * app.post('/chat/:id/stop', async (req, res) => res.json({ stopped: await relay.cancel(req.params.id) }));
+   * ```
+   */
+  cancel(id: string, options?: RelayCancelOptions): Promise<boolean>;
+  /**
+   * Cancels the producers this relay runs and waits until their ends are stored; closes the
+   * store if the relay created it. Subscribers elsewhere get a `StreamAbortedError`.
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => void relay.close());
+   * ```
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a relay: LLM streams that survive reconnects. A producer runs detached from the HTTP
+ * response and writes each chunk to a store; every response is a subscriber that replays what
+ * the client missed (from its `Last-Event-ID`) and then follows live. When no subscriber is
+ * attached for `graceMs` the producer is aborted, so a closed tab still stops the bill.
+ *
+ * @example
+ * ```ts
+ * const relay = createRelay({ graceMs: 10_000 });
+ * app.post('/chat', async (req, res) => {
+ *   const { id } = await relay.start((signal) => streamOpenAI(openai, params(req), { signal }));
+ *   res.json({ id });
+ * });
+ * app.get('/chat/:id', (req, res) =>
+ *   sendSSE(req, res, (signal) => relay.subscribe(req.params.id, { after: resumeCursor(req), signal })),
+ * );
+ * ```
+ */
+export function createRelay(options: RelayOptions = {}): Relay {
+  assertOptionalNumber('graceMs', options.graceMs, { allowInfinity: true });
+  assertOptionalNumber('ttlMs', options.ttlMs, { min: 1 });
+  assertOptionalNumber('maxChunks', options.maxChunks, { min: 1, integer: true, allowInfinity: true });
+  assertOptionalNumber('livenessMs', options.livenessMs, { min: 3 });
+  if (options.authorize !== undefined) assertFunction('authorize', options.authorize);
+  if (options.store !== undefined) assertStore(options.store);
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? memoryStore();
+  const graceMs = options.graceMs ?? 10_000;
+  const ttlMs = options.ttlMs ?? 600_000;
+  const maxChunks = options.maxChunks ?? 100_000;
+  const livenessMs = options.livenessMs ?? 10_000;
+  const { authorize } = options;
+  const producers = new Map<string, Producer>();
+  let closed = false;
+
+  const mayAccess = async (id: string, context: unknown): Promise<boolean> => {
+    if (!isStreamId(id)) return false;
+    if (authorize === undefined) return true;
+    const info = await store.info(id);
+    return info !== undefined && (await authorize({ id, metadata: info.metadata }, context)) === true;
+  };
+
+  async function start(
+    ...args: [TokenSourceFactory, RelayStartOptions?] | [string | undefined, TokenSourceFactory, RelayStartOptions?]
+  ): Promise<RelayStream> {
+    const [idInput, factory, startOptions] = (typeof args[0] === 'function' ? [undefined, ...args] : args) as [
+      unknown,
+      unknown,
+      RelayStartOptions | undefined,
+    ];
+    if (idInput !== undefined && !isStreamId(idInput)) {
+      throw new TypeError(
+        `Expected \`id\` to be 1–200 letters, digits, '-', '_', '.' or ':', got ${describeValue(idInput)}`,
+      );
+    }
+    assertFunction('factory', factory);
+    const metadata = checkMetadata(startOptions?.metadata);
+    if (closed) throw new StreamAbortedError('The relay is closed');
+    const id = idInput ?? randomId();
+    if (!(await store.create(id, { ttlMs, metadata }))) {
+      throw new TypeError('Expected `id` to name a new stream, got the id of an existing one');
+    }
+    const producer = new Producer({ store, id, factory: factory as TokenSourceFactory, graceMs, livenessMs, maxChunks });
+    const unwatch = store.watch(id, producer.onEvent);
+    let status: ProducerStatus;
+    try {
+      status = (await store.heartbeat(id, livenessMs)) ?? { subscribers: 0, cancelled: false };
+    } catch {
+      status = { subscribers: 0, cancelled: false };
+    }
+    producers.set(id, producer);
+    producer.begin(unwatch, status);
+    if (closed) producer.cancel('The relay was closed'); // close() ran while the stream was created
+    void producer.done.then(() => producers.delete(id));
+    return { id, done: producer.done };
+  }
+
+  return {
+    store,
+    start: start as Relay['start'],
+    subscribe(id, subscribeOptions = {}) {
+      if (typeof id !== 'string') throw new TypeError(`Expected \`id\` to be a string, got ${describeValue(id)}`);
+      const { after, signal } = subscribeOptions;
+      if (signal !== undefined) assertSignal('signal', signal);
+      if (after !== undefined && after !== null && typeof after !== 'number' && typeof after !== 'string') {
+        throw new TypeError(`Expected \`after\` to be a number or a string, got ${describeValue(after)}`);
+      }
+      return openSubscription({ store, id, after, signal, context: subscribeOptions.context, authorize, livenessMs });
+    },
+    async cancel(id, cancelOptions = {}) {
+      if (typeof id !== 'string') throw new TypeError(`Expected \`id\` to be a string, got ${describeValue(id)}`);
+      if (!(await mayAccess(id, cancelOptions.context))) return false;
+      const cancelled = store.cancel(id);
+      // The producer may run here: stop it now rather than after the store's round trip.
+      producers.get(id)?.cancel();
+      return cancelled;
+    },
+    async close() {
+      closed = true;
+      const running = [...producers.values()];
+      for (const producer of running) producer.cancel('The relay was closed');
+      await Promise.all(running.map((producer) => producer.done));
+      if (ownsStore) await store.close();
+    },
+  };
+}
+
+function checkMetadata(metadata: unknown): Record<string, string> {
+  if (metadata === undefined) return {};
+  const ok =
+    metadata !== null &&
+    typeof metadata === 'object' &&
+    !Array.isArray(metadata) &&
+    Object.values(metadata).every((value) => typeof value === 'string') &&
+    JSON.stringify(metadata).length <= 4096;
+  if (!ok) {
+    throw new TypeError(`Expected \`metadata\` to be an object of strings, at most 4 KiB as JSON, got ${describeValue(metadata)}`);
+  }
+  return { ...(metadata as Record<string, string>) };
+}
+
+const STORE_METHODS = ['create', 'append', 'end', 'read', 'info', 'heartbeat', 'attach', 'detach', 'watch', 'cancel'] as const;
+
+function assertStore(store: unknown): asserts store is RelayStore {
+  const ok =
+    store !== null &&
+    typeof store === 'object' &&
+    STORE_METHODS.every((name) => typeof (store as Record<string, unknown>)[name] === 'function');
+  if (!ok) {
+    throw new TypeError(`Expected \`store\` to be a RelayStore (e.g. memoryStore()), got ${describeValue(store)}`);
+  }
+}

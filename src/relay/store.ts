@@ -1,0 +1,262 @@
+import {
+  BackpressureError,
+  InvalidCursorError,
+  InvalidJSONError,
+  isTokenRelayError,
+  ProducerLostError,
+  ProviderError,
+  StreamAbortedError,
+  StreamLimitError,
+  StreamNotFoundError,
+  StreamTimeoutError,
+  type StreamLimitKind,
+  type TimeoutPhase,
+} from '../errors.js';
+import type { TokenChunk } from '../types.js';
+
+/**
+ * Where resumable streams live: their chunks, how they ended, who is listening, and per-user
+ * slots. `memoryStore()` is the embedded default; a store shared by several instances (Redis)
+ * lets any instance serve any reconnect and cancel any producer.
+ *
+ * The store owns its connections: the relay never opens or closes one per request, and a store
+ * you create is yours to {@link RelayStore.close}. Every key the store writes expires by itself
+ * (`ttlMs`), so an instance that dies leaves nothing behind for long.
+ *
+ * Ids and slot keys reaching a store are already validated: stream ids match
+ * {@link STREAM_ID_PATTERN}, subscriber and slot ids are ids the relay generated.
+ */
+export interface RelayStore {
+  /**
+   * Records a new, live stream with no chunks. Resolves `false` (and changes nothing) when the id
+   * is taken. Rejects with a `StreamLimitError` when the store cannot hold one more stream.
+   */
+  create(id: string, options: CreateStreamOptions): Promise<boolean>;
+  /**
+   * Appends one chunk; the relay only ever appends `index === lastIndex + 1`. Refreshes the
+   * stream's TTL and wakes every {@link RelayStore.read} waiting on it. Rejects with a
+   * `StreamLimitError` when the chunk does not fit (the store never grows past its bounds),
+   * with a `StreamNotFoundError` when the stream is gone.
+   */
+  append(id: string, chunk: TokenChunk): Promise<void>;
+  /**
+   * Marks the stream ended (the completion marker). Written once, after the last chunk; wakes
+   * waiting reads. The stream is then kept `ttlMs` from now.
+   */
+  end(id: string, end: StoredEnd): Promise<void>;
+  /**
+   * The chunks with `index > after`, oldest first, at most `limit`. When there is none and the
+   * stream has not ended, waits up to `waitMs` for one (Redis: `XREAD BLOCK`), returning early
+   * when `signal` aborts; a wait that times out resolves with no chunks. Resolves `undefined` for
+   * an unknown or expired stream.
+   */
+  read(id: string, after: number, options: ReadOptions): Promise<ReadResult | undefined>;
+  /** The stream's metadata and state, or `undefined` when it is unknown or expired. */
+  info(id: string): Promise<StreamInfo | undefined>;
+  /**
+   * The producer's check-in, every `ttlMs / 3`: marks it alive for `ttlMs` (Redis: a key with
+   * `PX`), keeps the stream at least that long (and at least its own `ttlMs`), so a quiet live
+   * stream never expires, and answers what the producer must act on. `undefined` when the stream
+   * is gone.
+   */
+  heartbeat(id: string, ttlMs: number): Promise<ProducerStatus | undefined>;
+  /**
+   * Counts `subscriberId` as attached to the stream for `ttlMs` (a subscriber refreshes it every
+   * `ttlMs / 3`, so one on a dead instance stops counting by itself), and announces the new count
+   * to watchers. Applied in call order with the store's other commands. No effect on an unknown
+   * or ended stream.
+   */
+  attach(id: string, subscriberId: string, ttlMs: number): Promise<void>;
+  /** Stops counting `subscriberId` and announces the new count to watchers. */
+  detach(id: string, subscriberId: string): Promise<void>;
+  /**
+   * Calls `listener` when a subscriber attaches or detaches, or the stream is cancelled, from
+   * whichever instance (Redis: pub/sub on one shared connection). Best effort: the producer also
+   * polls {@link RelayStore.heartbeat}. Returns the function that stops the calls.
+   */
+  watch(id: string, listener: (event: StoreEvent) => void): () => void;
+  /**
+   * Asks the producer of a live stream to stop, wherever it runs: recorded (so a heartbeat
+   * reports it) and announced to watchers. Resolves `false` when the stream is unknown or ended.
+   */
+  cancel(id: string): Promise<boolean>;
+  /**
+   * Takes one of `max` slots of `key` for `ttlMs`, counting only unexpired slots (Redis: a sorted
+   * set scored by expiry, in one script).
+   */
+  acquireSlot(key: string, max: number, ttlMs: number): Promise<SlotGrant>;
+  /** Extends a held slot to `ttlMs` from now. Resolves `false` when it is no longer held. */
+  refreshSlot(key: string, slotId: string, ttlMs: number): Promise<boolean>;
+  /** Frees a slot. Releasing a slot that is not held does nothing. */
+  releaseSlot(key: string, slotId: string): Promise<void>;
+  /** Releases what the store holds (connections, waiting reads). Only the store's owner calls it. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link RelayStore.create}. */
+export interface CreateStreamOptions {
+  /** How long the stream is kept after its last append, end or heartbeat, in ms. */
+  ttlMs: number;
+  /** Strings kept with the stream for `authorize` (e.g. the owner's user id). */
+  metadata: Readonly<Record<string, string>>;
+}
+
+/** Options of {@link RelayStore.read}. */
+export interface ReadOptions {
+  /** At most this many chunks. */
+  limit: number;
+  /** How long to wait for a first new chunk when there is none; `0` answers at once. */
+  waitMs: number;
+  /** Ends the wait early. */
+  signal?: AbortSignal | undefined;
+}
+
+/** A stream's state, as every read reports it. */
+export interface StreamState {
+  /** The last index written so far; `-1` before the first chunk. */
+  lastIndex: number;
+  /** How the stream ended; `undefined` while it is live. */
+  end: StoredEnd | undefined;
+  /** `true` while the producer's heartbeat has not expired, and for every ended stream. */
+  alive: boolean;
+}
+
+/** What {@link RelayStore.info} answers. */
+export interface StreamInfo extends StreamState {
+  /** The metadata given at creation. */
+  metadata: Readonly<Record<string, string>>;
+}
+
+/** What {@link RelayStore.read} answers. */
+export interface ReadResult extends StreamState {
+  /** Chunks with `index > after`, in order, gap-free. */
+  chunks: TokenChunk[];
+}
+
+/** What a producer learns at each heartbeat. */
+export interface ProducerStatus {
+  /** Subscribers attached now, on any instance. */
+  subscribers: number;
+  /** Someone called `relay.cancel(id)`. */
+  cancelled: boolean;
+}
+
+/** What {@link RelayStore.watch} announces. */
+export type StoreEvent = { type: 'presence'; subscribers: number } | { type: 'cancel' };
+
+/** How a stream ended, as the store keeps it (the completion marker). */
+export type StoredEnd = { type: 'completed' } | { type: 'failed'; error: StoredError };
+
+/** A thrown error reduced to JSON, so every instance rethrows it as the same typed error. */
+export interface StoredError {
+  name: string;
+  message: string;
+  code?: string | undefined;
+  status?: number | undefined;
+  retryable?: boolean | undefined;
+  retryAfterMs?: number | undefined;
+  provider?: string | undefined;
+  providerType?: string | undefined;
+  phase?: string | undefined;
+  timeoutMs?: number | undefined;
+  limit?: string | undefined;
+  position?: number | undefined;
+}
+
+/** What {@link RelayStore.acquireSlot} answers. */
+export type SlotGrant =
+  | { granted: true; slotId: string }
+  | {
+      granted: false;
+      /** Until the oldest slot of the key expires unless refreshed, in ms. */
+      retryAfterMs: number;
+    };
+
+/** The slot methods of a {@link RelayStore}: all that `limitStreams` needs. */
+export type SlotStore = Pick<RelayStore, 'acquireSlot' | 'refreshSlot' | 'releaseSlot'>;
+
+/** Stream ids: URL-safe, and safe inside a Redis key. */
+export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._:-]{0,199}$/;
+
+/** True when `value` can name a stream. */
+export function isStreamId(value: unknown): value is string {
+  return typeof value === 'string' && STREAM_ID_PATTERN.test(value);
+}
+
+/** 144 random bits, base64url: an id nobody can guess. */
+export function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(18));
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_');
+}
+
+const MAX_MESSAGE = 500;
+
+/** Reduces an error to JSON. Messages are cut to 500 characters; causes and stacks are dropped. */
+export function serializeError(error: unknown): StoredError {
+  if (!(error instanceof Error)) return { name: 'Error', message: cut(safeString(error)) };
+  const stored: StoredError = { name: cut(error.name), message: cut(error.message) };
+  if (!isTokenRelayError(error)) return stored;
+  stored.code = error.code;
+  const fields = error as unknown as Record<string, unknown>;
+  for (const key of ['status', 'retryAfterMs', 'timeoutMs', 'position'] as const) {
+    if (typeof fields[key] === 'number') stored[key] = fields[key];
+  }
+  for (const key of ['provider', 'providerType', 'phase', 'limit'] as const) {
+    if (typeof fields[key] === 'string') stored[key] = cut(fields[key]);
+  }
+  if (typeof fields.retryable === 'boolean') stored.retryable = fields.retryable;
+  return stored;
+}
+
+/** Rebuilds the typed error a producer failed with, from its stored form. */
+export function deserializeError(stored: StoredError): Error {
+  const { message } = stored;
+  switch (stored.code) {
+    case 'provider':
+      return new ProviderError(message, {
+        status: stored.status,
+        retryable: stored.retryable,
+        retryAfterMs: stored.retryAfterMs,
+        provider: stored.provider,
+        providerType: stored.providerType,
+      });
+    case 'aborted':
+      return new StreamAbortedError(message);
+    case 'timeout':
+      return new StreamTimeoutError((stored.phase ?? 'total') as TimeoutPhase, stored.timeoutMs ?? 0);
+    case 'backpressure':
+      return new BackpressureError(message);
+    case 'invalid-json':
+      return new InvalidJSONError(message, stored.position ?? 0);
+    case 'limit':
+      return new StreamLimitError(message, {
+        limit: stored.limit as StreamLimitKind | undefined,
+        retryAfterMs: stored.retryAfterMs,
+      });
+    case 'not-found':
+      return new StreamNotFoundError(message);
+    case 'producer-lost':
+      return new ProducerLostError(message);
+    case 'invalid-cursor':
+      return new InvalidCursorError(message);
+    default: {
+      const error = new Error(message);
+      error.name = stored.name;
+      return error;
+    }
+  }
+}
+
+function cut(text: string): string {
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return 'Unknown error';
+  }
+}

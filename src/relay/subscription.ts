@@ -1,0 +1,118 @@
+import { InvalidCursorError, ProducerLostError, StreamAbortedError, StreamNotFoundError } from '../errors.js';
+import { Interruptible } from '../operators/internal/interruptible.js';
+import type { TokenChunk } from '../types.js';
+import { parseCursor } from './cursor.js';
+import { deserializeError, isStreamId, randomId, type ReadResult, type RelayStore } from './store.js';
+
+/** A stream as `authorize` sees it. */
+export interface RelayStreamInfo {
+  /** The stream's id. */
+  id: string;
+  /** The metadata given to `relay.start`. */
+  metadata: Readonly<Record<string, string>>;
+}
+
+/** Decides whether the caller described by `context` may read or cancel a stream. */
+export type RelayAuthorize = (stream: RelayStreamInfo, context: unknown) => boolean | Promise<boolean>;
+
+/** A resume cursor as `subscribe` takes it: an index, or the raw `Last-Event-ID` text. */
+export type CursorInput = number | string | null | undefined;
+
+/** @internal */
+export interface SubscriptionConfig {
+  store: RelayStore;
+  id: string;
+  after: CursorInput;
+  signal: AbortSignal | undefined;
+  context: unknown;
+  authorize: RelayAuthorize | undefined;
+  livenessMs: number;
+}
+
+const BATCH = 256;
+
+/**
+ * One subscriber: counted as attached from the call on (so a producer's grace window sees it at
+ * once), replays, then follows. Every exit detaches it, clears its timer and removes its listener
+ * at once, without waiting for a read in flight.
+ * @internal
+ */
+export function openSubscription(config: SubscriptionConfig): AsyncIterableIterator<TokenChunk> {
+  const { store, id, signal, livenessMs } = config;
+  const stopped = new AbortController();
+  const subscriberId = randomId();
+  const presence = { timer: undefined as ReturnType<typeof setTimeout> | undefined };
+  const attached = isStreamId(id) && signal?.aborted !== true;
+  if (attached) quietly(() => store.attach(id, subscriberId, livenessMs));
+
+  const keepPresence = (): void => {
+    if (!attached || stopped.signal.aborted) return;
+    presence.timer = setTimeout(() => {
+      quietly(() => store.attach(id, subscriberId, livenessMs));
+      keepPresence();
+    }, livenessMs / 3);
+  };
+  const onAbort = (): void => {
+    iterator.stop(new StreamAbortedError(undefined, { cause: signal?.reason }));
+  };
+  const close = (): void => {
+    stopped.abort();
+    clearTimeout(presence.timer);
+    signal?.removeEventListener('abort', onAbort);
+    if (attached) quietly(() => store.detach(id, subscriberId));
+  };
+  const iterator = new Interruptible(follow(config, stopped.signal, keepPresence), close);
+  if (signal?.aborted === true) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  return iterator;
+}
+
+async function* follow(
+  config: SubscriptionConfig,
+  stopped: AbortSignal,
+  keepPresence: () => void,
+): AsyncGenerator<TokenChunk, void, undefined> {
+  const { store, id, authorize, livenessMs } = config;
+  const after = toCursor(config.after);
+  if (!isStreamId(id)) throw new StreamNotFoundError();
+  if (authorize !== undefined) {
+    const info = await store.info(id);
+    if (info === undefined || (await authorize({ id, metadata: info.metadata }, config.context)) !== true) {
+      throw new StreamNotFoundError();
+    }
+  }
+  keepPresence();
+  let cursor = after ?? -1;
+  let result: ReadResult | undefined = await store.read(id, cursor, { limit: BATCH, waitMs: 0, signal: stopped });
+  if (result === undefined) throw new StreamNotFoundError();
+  if (cursor > result.lastIndex) throw new InvalidCursorError();
+  for (;;) {
+    for (const chunk of result.chunks) {
+      yield chunk;
+      cursor = chunk.index;
+    }
+    if (result.end !== undefined) {
+      if (result.end.type === 'failed') throw deserializeError(result.end.error);
+      return;
+    }
+    if (result.chunks.length === 0 && !result.alive) throw new ProducerLostError();
+    if (stopped.aborted) return;
+    result = await store.read(id, cursor, { limit: BATCH, waitMs: livenessMs, signal: stopped });
+    if (result === undefined) throw new StreamNotFoundError('The stream expired');
+  }
+}
+
+function toCursor(after: CursorInput): number | undefined {
+  if (typeof after !== 'number') return parseCursor(after);
+  if (!Number.isSafeInteger(after) || after < 0) throw new InvalidCursorError();
+  return after;
+}
+
+/** Presence is best effort: a store that fails here must not fail the subscriber. */
+function quietly(command: () => Promise<unknown>): void {
+  try {
+    command().then(undefined, () => undefined);
+  } catch {
+    // Same as a rejection.
+  }
+}

@@ -1,0 +1,198 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { monitored } from '../../operators/monitored.js';
+import { toSSE } from '../../operators/to-sse.js';
+import { withBackpressure } from '../../operators/with-backpressure.js';
+import { withTimeout } from '../../operators/with-timeout.js';
+import { assertNumber, describeValue } from '../../validate.js';
+import type { StreamResponseOptions } from './response-stream.js';
+
+/** The parts of a `node:http` or `node:http2` compat response the writer uses. */
+export interface WritableResponse {
+  write(chunk: string): boolean;
+  on(event: 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+}
+
+/** Frames are written at once when this many characters are pending, not on the next tick. */
+export const COMBINE_LIMIT = 16 * 1024;
+
+/** Beyond the largest setTimeout delay Node fires after 1 ms instead: such a limit means none. */
+export const MAX_DELAY = 2_147_483_647;
+
+export interface FrameWriterOptions {
+  /** How long a full response may stay full (no `drain`) before `onStall` runs. */
+  writeTimeoutMs: number;
+  /** Combine the frames of one tick into one write; off only to measure what it saves. */
+  combine: boolean;
+  onStall(): void;
+}
+
+/**
+ * Moves SSE frames to a response. Every `res.write` has a fixed cost (a chunk header, a `flush()`
+ * under compression middleware, a DATA frame on HTTP/2), so the frames of one tick are joined
+ * and written once, on `setImmediate` (or at once past {@link COMBINE_LIMIT}). A write that returns `false` blocks the writer until `drain`: pending
+ * text then stays here (at most one limit plus one frame, since the caller stops reading
+ * frames while {@link FrameWriter.blocked}), and `onStall` runs if no `drain` comes in time.
+ */
+export class FrameWriter {
+  readonly #res: WritableResponse;
+  readonly #options: FrameWriterOptions;
+  readonly #flushes: boolean;
+  #pending = '';
+  #immediate: ReturnType<typeof setImmediate> | undefined;
+  #blocked = false;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  #wake: (() => void) | undefined;
+  #closed = false;
+
+  constructor(res: WritableResponse, options: FrameWriterOptions) {
+    this.#res = res;
+    this.#options = options;
+    // Compression middleware adds `res.flush()`; without a call its zlib stream holds the frames.
+    this.#flushes = typeof (res as { flush?: unknown }).flush === 'function';
+  }
+
+  /** True while the response is full: stop producing frames until {@link whenWritable}. */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  /** Queues a frame; it is written on the next tick, or at once when combining is off. */
+  push(frame: string): void {
+    if (this.#closed) return;
+    this.#pending += frame;
+    if (!this.#options.combine || this.#pending.length >= COMBINE_LIMIT) this.flush();
+    else this.#immediate ??= setImmediate(this.#onImmediate);
+  }
+
+  /** Writes the pending frames now, unless the response is full. */
+  flush(): void {
+    if (this.#immediate !== undefined) {
+      clearImmediate(this.#immediate);
+      this.#immediate = undefined;
+    }
+    if (this.#closed || this.#blocked || this.#pending === '') return;
+    const text = this.#pending;
+    this.#pending = '';
+    const ok = this.#res.write(text);
+    if (this.#flushes) (this.#res as unknown as { flush(): void }).flush();
+    if (!ok) this.#block();
+  }
+
+  /** Resolves when the response can take more (or the writer was closed). */
+  whenWritable(): Promise<void> {
+    if (!this.#blocked || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => (this.#wake = resolve));
+  }
+
+  /** Stops the writer (timers, listener) and returns the text it had not written yet. */
+  finish(): string {
+    const text = this.#pending;
+    this.close();
+    return text;
+  }
+
+  /** Drops pending text and releases the timers and the listener. Later pushes do nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending = '';
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#immediate = undefined;
+    this.#release();
+    this.#wakeUp();
+  }
+
+  readonly #onImmediate = (): void => {
+    this.#immediate = undefined;
+    this.flush();
+  };
+
+  readonly #onDrain = (): void => {
+    this.#release();
+    this.flush();
+    if (!this.#blocked) this.#wakeUp();
+  };
+
+  readonly #onStallTimer = (): void => {
+    this.#stallTimer = undefined;
+    this.#options.onStall();
+  };
+
+  #block(): void {
+    this.#blocked = true;
+    this.#res.on('drain', this.#onDrain);
+    const { writeTimeoutMs } = this.#options;
+    if (writeTimeoutMs <= MAX_DELAY) this.#stallTimer = setTimeout(this.#onStallTimer, writeTimeoutMs);
+  }
+
+  #release(): void {
+    if (!this.#blocked) return;
+    this.#blocked = false;
+    this.#res.off('drain', this.#onDrain);
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+// HTTP/2 forbids connection-specific headers; a stream has no length.
+const FORBIDDEN = new Set(['content-length']);
+const FORBIDDEN_HTTP2 = new Set(['content-length', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
+
+/**
+ * The user's extra headers under the fixed ones: a user header that names a fixed header in
+ * another case would otherwise be sent twice, and headers a stream cannot carry are dropped.
+ */
+export function mergeHeaders(
+  user: Record<string, string> | undefined,
+  fixed: Record<string, string>,
+  http2: boolean,
+): Record<string, string> {
+  if (user === undefined) return fixed;
+  const taken = new Set(Object.keys(fixed).map((name) => name.toLowerCase()));
+  const forbidden = http2 ? FORBIDDEN_HTTP2 : FORBIDDEN;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(user)) {
+    const lower = name.toLowerCase();
+    if (!taken.has(lower) && !forbidden.has(lower)) headers[name] = value;
+  }
+  return Object.assign(headers, fixed);
+}
+
+/** The Node-only options, checked on every call (the pipeline checks its own). */
+export function assertNodeOptions(options: StreamResponseOptions & { writeTimeoutMs?: number | undefined }): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  }
+  if (options.writeTimeoutMs !== undefined) {
+    assertNumber('writeTimeoutMs', options.writeTimeoutMs, { min: 1, allowInfinity: true });
+  }
+  const { headers } = options;
+  if (headers === undefined) return;
+  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
+    throw new TypeError(`Expected \`headers\` to be an object of header names and string values, got ${describeValue(headers)}`);
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value !== 'string') {
+      throw new TypeError(`Expected header \`${name}\` to be a string, got ${describeValue(value)}`);
+    }
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+  }
+}
+
+/** Checks every option once, up front: what the pipeline would only check at the first request. */
+export function assertAllOptions(options: StreamResponseOptions & { writeTimeoutMs?: number | undefined }): void {
+  assertNodeOptions(options);
+  toSSE(options);
+  withTimeout(options.timeout);
+  if (options.backpressure !== false) withBackpressure(options.backpressure);
+  if (options.monitor !== undefined) monitored(options.monitor);
+  if (options.statusWindowMs !== undefined) assertNumber('statusWindowMs', options.statusWindowMs, { allowInfinity: true });
+}

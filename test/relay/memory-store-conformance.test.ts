@@ -1,0 +1,4 @@
+import { memoryStore } from 'tokenrelay';
+import { describeStoreConformance } from './store-conformance.js';
+
+describeStoreConformance('memoryStore', () => memoryStore());
