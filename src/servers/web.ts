@@ -1,0 +1,268 @@
+import { sseHeaders } from '../sse/encoder.js';
+import { assertSignal, describeValue } from '../validate.js';
+import { trackStream, type LiveStream, type ShutdownNotice } from './internal/registry.js';
+import {
+  openResponseStream,
+  type ResponseStream,
+  type StreamResponseOptions,
+  type TokenSourceInput,
+} from './internal/response-stream.js';
+
+export { closeAllStreams } from './internal/registry.js';
+export type { CloseAllStreamsOptions } from './internal/registry.js';
+export type { StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
+
+/** Options of {@link toResponse}. */
+export interface ToResponseOptions extends StreamResponseOptions {
+  /**
+   * The incoming request. When its `signal` aborts (the client went away), the source is
+   * aborted, so the provider request stops. Cancelling the response body does the same, which
+   * covers runtimes whose `request.signal` does not follow the connection.
+   * @defaultValue none (only a cancelled body stops the source)
+   * @example
+   * ```ts
+   * export async function POST(request: Request) {
+   *   return toResponse((signal) => streamOpenAI(openai, params, { signal }), { request });
+   * }
+   * ```
+   */
+  request?: Pick<Request, 'signal'> | undefined;
+  /**
+   * The status of a streamed response: an integer from 200 to 599 that allows a body. Errors
+   * before the first chunk get their own status.
+   * @defaultValue `200`
+   * @example
+   * ```ts
+   * toResponse(source, { request, status: 201 });
+   * ```
+   */
+  status?: number | undefined;
+}
+
+/**
+ * Answers a fetch-runtime request (Next.js route handlers, Deno, Bun, Cloudflare Workers,
+ * Hono) with the stream as Server-Sent Events.
+ *
+ * It is async because it first waits (up to `statusWindowMs`) for the first chunk: a provider
+ * error before it becomes a JSON response with a real status (429 with `Retry-After`, 5xx as
+ * 502, …) instead of a `200` stream. Otherwise the body is pull-based: the provider is read
+ * only as fast as the client takes bytes, plus the `backpressure` read-ahead. The client going
+ * away (`request.signal`, or the runtime cancelling the body) aborts the source.
+ *
+ * The headers are the SSE headers without `Connection` (fetch runtimes manage connections,
+ * and HTTP/2 forbids it), plus `headers`.
+ *
+ * @param source - A factory `(signal) => stream` (recommended: the signal reaches the provider
+ *   SDK), or a stream.
+ * @example
+ * ```ts
+ * export async function POST(request: Request) {
+ *   const { messages } = await request.json();
+ *   return toResponse((signal) => streamOpenAI(openai, { model: 'gpt-4o-mini', messages }, { signal }), {
+ *     request,
+ *     timeout: { firstTokenMs: 10_000, idleMs: 30_000 },
+ *   });
+ * }
+ * ```
+ */
+export async function toResponse(source: TokenSourceInput, options: ToResponseOptions = {}): Promise<Response> {
+  const { status = 200, headers } = checkOptions(options);
+  const stream = openResponseStream(source, options);
+  const body = new SSEBody(stream, options.request?.signal, drainBound(options));
+  const early = await stream.begin();
+  if (early !== undefined) {
+    body.release();
+    return new Response(early.body, { status: early.status, headers: mergeHeaders(headers, early.headers) });
+  }
+  return new Response(body.readable(), { status, headers: mergeHeaders(headers, sseHeaders()) });
+}
+
+const encoder = new TextEncoder();
+const NOT_READY = Symbol('not ready');
+// A frame the pipeline already holds settles within 4 (read-ahead) to 9 (`backpressure: false`)
+// microtask hops; a frame that needs the provider settles after I/O, far later.
+const READY_HOPS = 12;
+const DRAIN_HOPS = 64;
+const MAX_COMBINED_FRAMES = 64;
+const MAX_COMBINED_CHARS = 16 * 1024;
+
+/**
+ * The response body, and the one owner of the stream's end: body cancelled, request aborted,
+ * shutdown, early error or normal end all meet here, once.
+ */
+class SSEBody implements LiveStream {
+  readonly #stream: ResponseStream;
+  readonly #signal: AbortSignal | undefined;
+  readonly #drainBound: number;
+  readonly #untrack: () => void;
+  #body: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #open = true;
+  #notice: string | undefined;
+  #pending: Promise<IteratorResult<string>> | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(stream: ResponseStream, signal: AbortSignal | undefined, drainBound: number) {
+    this.#stream = stream;
+    this.#signal = signal;
+    this.#drainBound = drainBound;
+    this.#untrack = trackStream(this);
+    if (signal === undefined) return;
+    if (signal.aborted) void this.#stop(signal.reason);
+    else signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  readable(): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.#body = controller;
+          if (this.#notice !== undefined) this.#end(this.#notice);
+          else if (this.#stopped !== undefined) this.#end(undefined);
+        },
+        pull: (controller) => this.#pull(controller),
+        cancel: (reason) => {
+          this.#open = false;
+          return this.#stop(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** After an early error: the pipeline already failed, so only the bookkeeping remains. */
+  release(): void {
+    this.#open = false;
+    this.#cleanup();
+    void this.#stream.frames.return?.();
+  }
+
+  async shutdown(notice: ShutdownNotice): Promise<void> {
+    if (this.#body === undefined) this.#notice = notice.sseFrame;
+    else this.#end(notice.sseFrame);
+    await this.#stop(notice.reason);
+  }
+
+  readonly #onAbort = (): void => {
+    void this.#stop((this.#signal as AbortSignal).reason);
+  };
+
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    const first = await this.#take();
+    if (!this.#open) return;
+    if (first.done === true) return this.#finish();
+    let text = first.value;
+    let ended = false;
+    for (let count = 1; count < MAX_COMBINED_FRAMES && text.length < MAX_COMBINED_CHARS; count++) {
+      const read = this.#stream.frames.next();
+      const result = await settledSoon(read);
+      if (result === NOT_READY) {
+        this.#pending = read;
+        break;
+      }
+      if (result.done === true) {
+        ended = true;
+        break;
+      }
+      text += result.value;
+    }
+    if (!this.#open) return;
+    controller.enqueue(encoder.encode(text));
+    if (ended) this.#finish();
+  }
+
+  #take(): Promise<IteratorResult<string>> {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    return pending ?? this.#stream.frames.next();
+  }
+
+  /** The stream ended by itself (done or error frame sent): no abort, just release. */
+  #finish(): void {
+    this.#end(undefined);
+    this.#cleanup();
+  }
+
+  #end(lastFrame: string | undefined): void {
+    if (!this.#open || this.#body === undefined) return;
+    this.#open = false;
+    if (lastFrame !== undefined) this.#body.enqueue(encoder.encode(lastFrame));
+    this.#body.close();
+  }
+
+  #stop(reason: unknown): Promise<void> {
+    this.#stopped ??= this.#abort(reason);
+    return this.#stopped;
+  }
+
+  async #abort(reason: unknown): Promise<void> {
+    this.#cleanup();
+    this.#stream.controller.abort(reason);
+    this.#end(undefined);
+    // Read out what the abort left in the pipeline (chunks already read ahead, then the abort),
+    // so `monitored` reports `aborted` with the usage so far rather than `cancelled`. All of it
+    // is in memory; only `rate` pacing could make it wait, and a shutdown must not.
+    for (let reads = 0; reads < this.#drainBound; reads++) {
+      const result = await settledSoon(this.#take(), DRAIN_HOPS);
+      if (result !== NOT_READY && result.done === true) return;
+      if (result === NOT_READY) break;
+    }
+    await this.#stream.frames.return?.();
+  }
+
+  #cleanup(): void {
+    this.#untrack();
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+  }
+}
+
+/** Resolves with the promise's value if it settles within `hops` microtasks, else `NOT_READY`. */
+function settledSoon<T>(promise: Promise<T>, hops = READY_HOPS): Promise<T | typeof NOT_READY> {
+  let later: Promise<typeof NOT_READY> = Promise.resolve(NOT_READY);
+  for (let hop = 0; hop < hops; hop++) later = later.then(identity);
+  return Promise.race([promise, later]);
+}
+
+function identity<T>(value: T): T {
+  return value;
+}
+
+// The read-ahead buffer, the first chunk, the pending read and the final frames.
+function drainBound(options: StreamResponseOptions): number {
+  const backpressure = options.backpressure;
+  return (backpressure === false ? 0 : (backpressure?.highWaterMark ?? 64)) + 8;
+}
+
+function mergeHeaders(user: Record<string, string> | undefined, own: Record<string, string>): Headers {
+  const headers = new Headers(user);
+  for (const [name, value] of Object.entries(own)) headers.set(name, value);
+  return headers;
+}
+
+function checkOptions(options: ToResponseOptions): ToResponseOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  }
+  const { request, status, headers } = options;
+  if (request !== undefined) {
+    if (request === null || typeof request !== 'object') {
+      throw new TypeError(`Expected \`request\` to be a Request, got ${describeValue(request)}`);
+    }
+    assertSignal('request.signal', request.signal);
+  }
+  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 599 && !NULL_BODY.has(status))) {
+    throw new TypeError(`Expected \`status\` to be an integer from 200 to 599 that allows a body, got ${describeValue(status)}`);
+  }
+  if (headers !== undefined) {
+    if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
+      throw new TypeError(`Expected \`headers\` to be an object of header names and values, got ${describeValue(headers)}`);
+    }
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value !== 'string') {
+        throw new TypeError(`Expected header \`${name}\` to be a string, got ${describeValue(value)}`);
+      }
+    }
+  }
+  return options;
+}
+
+const NULL_BODY = new Set([204, 205, 304]);
