@@ -1,0 +1,465 @@
+import { StreamAbortedError } from '../errors.js';
+import type { StreamMetrics, StreamOutcome } from '../operators/monitored.js';
+import { describeError, type SSEDonePayload, type SSEErrorPayload } from '../sse/encoder.js';
+import type { TokenChunk, Usage } from '../types.js';
+import { assertNumber, assertSignal, describeValue } from '../validate.js';
+import { trackStream, type ShutdownNotice } from './internal/registry.js';
+import { openChunkStream, type ChunkStream, type ChunkStreamOptions, type TokenSourceInput } from './internal/response-stream.js';
+
+export { closeAllStreams } from './internal/registry.js';
+export type { CloseAllStreamsOptions } from './internal/registry.js';
+export type { TokenSourceInput } from './internal/response-stream.js';
+
+/**
+ * What {@link sendOverWebSocket} needs of a socket: the `ws` package's `WebSocket` and the
+ * standard one (Node 22+ global, browsers, Deno, Cloudflare Workers) both fit. Events are heard
+ * through `on`/`off` when present (`ws`), else through `addEventListener`/`removeEventListener`.
+ */
+export interface WebSocketLike {
+  /** `0` connecting, `1` open, `2` closing, `3` closed. */
+  readonly readyState: number;
+  /** Bytes queued but not yet sent; a socket without it is never waited on. */
+  readonly bufferedAmount?: number | undefined;
+  send(data: string, callback?: (error?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  on?(event: 'open' | 'close' | 'error', listener: () => void): unknown;
+  off?(event: 'open' | 'close' | 'error', listener: () => void): unknown;
+  addEventListener?(type: 'open' | 'close' | 'error', listener: () => void): void;
+  removeEventListener?(type: 'open' | 'close' | 'error', listener: () => void): void;
+  /** `ws` only: drops the connection when a shutdown's closing handshake does not finish. */
+  terminate?(): void;
+}
+
+/** A chunk of the answer, as is: `chunk.type` is the chunk's kind (`'text'`, `'reasoning'`, `'tool-call'`). */
+export interface WebSocketTokenMessage {
+  type: 'token';
+  /** The `streamId` option, when set. */
+  streamId?: string | undefined;
+  chunk: TokenChunk;
+}
+
+/** The end of an answer: `{ finishReason, index?, usage?, model?, provider? }`, as the SSE `done` event. */
+export interface WebSocketDoneMessage extends SSEDonePayload {
+  type: 'done';
+  streamId?: string | undefined;
+}
+
+/** The end of a failed answer: `{ code, message, status?, retryable?, retryAfterMs? }`, as the SSE `error` event. */
+export interface WebSocketErrorMessage extends SSEErrorPayload {
+  type: 'error';
+  streamId?: string | undefined;
+}
+
+/** Sent by {@link closeAllStreams} before the socket is closed: reconnect after `retryMs`. */
+export interface WebSocketShutdownMessage {
+  type: 'shutdown';
+  streamId?: string | undefined;
+  retryMs: number;
+  message: string;
+}
+
+/**
+ * Every message {@link sendOverWebSocket} sends, as JSON text. A stream is any number of `token`
+ * messages and then exactly one `done`, `error` or `shutdown`, unless the socket closed first.
+ *
+ * @example
+ * ```ts
+ * socket.addEventListener('message', ({ data }) => {
+ *   const message = JSON.parse(data) as WebSocketMessage;
+ *   if (message.type === 'token') output.append(message.chunk.token);
+ * });
+ * ```
+ */
+export type WebSocketMessage =
+  | WebSocketTokenMessage
+  | WebSocketDoneMessage
+  | WebSocketErrorMessage
+  | WebSocketShutdownMessage;
+
+/** Options of {@link sendOverWebSocket}: the pipeline's (`timeout`, `backpressure`, `monitor`) and the socket's. */
+export interface SendOverWebSocketOptions extends ChunkStreamOptions {
+  /**
+   * Stops reading the source while `socket.bufferedAmount` is above this many bytes, until it
+   * falls back to it (told by the `ws` send callback, or checked every 10 ms on a standard socket).
+   * `Infinity` never waits.
+   * @defaultValue `65536`
+   */
+  maxBufferedAmount?: number | undefined;
+  /**
+   * Closes the socket with code `1000` after the `done` or `error` message. Off by default: a chat
+   * socket usually carries several answers.
+   * @defaultValue `false`
+   */
+  closeOnEnd?: boolean | undefined;
+  /**
+   * Put in every message of this stream, so a client can tell apart answers that share a socket.
+   * @defaultValue none
+   */
+  streamId?: string | undefined;
+  /**
+   * Stops this answer (and its provider request) without closing the socket, e.g. on a client's
+   * "stop" message; the client then receives an `error` message with code `'aborted'`.
+   * @defaultValue none
+   */
+  signal?: AbortSignal | undefined;
+  /**
+   * Puts the raw message of provider and unknown errors in the `error` message. Stack traces never.
+   * @defaultValue `false`
+   */
+  exposeErrors?: boolean | undefined;
+}
+
+/** What {@link sendOverWebSocket} resolves with. */
+export interface WebSocketStreamResult {
+  /** How the stream ended: `'aborted'` when the socket closed or `signal` aborted. Same as `metrics.outcome`. */
+  outcome: StreamOutcome;
+  metrics: StreamMetrics;
+}
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSED = 3;
+const POLL_MS = 10;
+// Long enough for a closing handshake, short enough for a deploy; then the connection is dropped.
+const SHUTDOWN_CLOSE_MS = 1000;
+
+/**
+ * Sends a token stream over a WebSocket as JSON messages ({@link WebSocketMessage}): one `token`
+ * message per chunk, then `done` (or `error`). The socket closing (or failing) aborts the
+ * provider request; reading pauses while `socket.bufferedAmount` exceeds `maxBufferedAmount`.
+ * Resolves when the stream has ended, however it ended; it never rejects for a socket close.
+ * The stream is ended by {@link closeAllStreams}, which sends `shutdown` and closes the socket.
+ *
+ * @example
+ * ```ts
+ * wss.on('connection', (socket) => {
+ *   socket.on('message', (data) => {
+ *     const { messages } = JSON.parse(String(data));
+ *     void sendOverWebSocket(socket, (signal) => streamOpenAI(openai, { model, messages }, { signal }));
+ *   });
+ * });
+ * ```
+ */
+export function sendOverWebSocket(
+  socket: WebSocketLike,
+  source: TokenSourceInput,
+  options: SendOverWebSocketOptions = {},
+): Promise<WebSocketStreamResult> {
+  assertSocket(socket);
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  }
+  const { maxBufferedAmount = 65_536, closeOnEnd = false, streamId, signal, exposeErrors = false } = options;
+  assertNumber('maxBufferedAmount', maxBufferedAmount, { allowInfinity: true });
+  assertBoolean('closeOnEnd', closeOnEnd);
+  assertBoolean('exposeErrors', exposeErrors);
+  if (streamId !== undefined && typeof streamId !== 'string') {
+    throw new TypeError(`Expected \`streamId\` to be a string, got ${describeValue(streamId)}`);
+  }
+  if (signal !== undefined) assertSignal('signal', signal);
+  const stream = openChunkStream(source, options);
+  const config = { maxBufferedAmount, closeOnEnd, streamId, signal, exposeErrors };
+  return new WebSocketRelay(linkOf(socket), stream, config).run();
+}
+
+interface RelayConfig {
+  maxBufferedAmount: number;
+  closeOnEnd: boolean;
+  streamId: string | undefined;
+  signal: AbortSignal | undefined;
+  exposeErrors: boolean;
+}
+
+class WebSocketRelay {
+  readonly #link: SocketLink;
+  readonly #stream: ChunkStream;
+  readonly #config: RelayConfig;
+  readonly #tokenPrefix: string;
+  #notice: ShutdownNotice | undefined;
+  #finished: Promise<unknown> = Promise.resolve();
+  #last: TokenChunk | undefined;
+  #usage: Usage | undefined;
+
+  constructor(link: SocketLink, stream: ChunkStream, config: RelayConfig) {
+    this.#link = link;
+    this.#stream = stream;
+    this.#config = config;
+    this.#tokenPrefix = `${prefix('token', config.streamId)},"chunk":`;
+  }
+
+  run(): Promise<WebSocketStreamResult> {
+    const finished = this.#relay();
+    this.#finished = finished;
+    return finished;
+  }
+
+  async #relay(): Promise<WebSocketStreamResult> {
+    const { controller, chunks, metrics } = this.#stream;
+    const link = this.#link;
+    const userSignal = this.#config.signal;
+    const onUserAbort = (): void => controller.abort(userSignal?.reason);
+    const unlisten = [link.listen('close', this.#onGone), link.listen('error', this.#onGone)];
+    userSignal?.addEventListener('abort', onUserAbort, { once: true });
+    if (userSignal?.aborted === true) onUserAbort();
+    const untrack = trackStream({ shutdown: this.#shutdown });
+    try {
+      if (link.readyState === CONNECTING) await link.opened(controller.signal);
+      if (link.readyState !== OPEN) this.#onGone();
+      await this.#pump();
+    } finally {
+      void chunks.return?.();
+      for (const remove of unlisten) remove();
+      userSignal?.removeEventListener('abort', onUserAbort);
+      untrack();
+    }
+    const report = await metrics;
+    if (this.#config.closeOnEnd && this.#notice === undefined && link.readyState === OPEN) link.close(1000);
+    return { outcome: report.outcome, metrics: report };
+  }
+
+  async #pump(): Promise<void> {
+    const { controller, chunks } = this.#stream;
+    const link = this.#link;
+    const max = this.#config.maxBufferedAmount;
+    for (;;) {
+      if (link.full(max)) await link.drained(max, controller.signal);
+      let result: IteratorResult<TokenChunk>;
+      try {
+        result = await chunks.next();
+        if (result.done === true) return this.#send(this.#doneMessage(undefined));
+        this.#sendChunk(result.value);
+      } catch (error) {
+        return this.#send(this.#errorMessage(error));
+      }
+      if (result.value.finishReason !== undefined) return;
+    }
+  }
+
+  /** Sends if the socket is still ours; a socket found closing ends the stream like a close event. */
+  #send(message: string): void {
+    if (this.#notice !== undefined || message === '') return;
+    if (this.#link.readyState !== OPEN || !this.#link.send(message)) this.#onGone();
+  }
+
+  readonly #onGone = (): void => {
+    this.#stream.controller.abort(new StreamAbortedError('The WebSocket closed before the stream ended'));
+  };
+
+  readonly #shutdown = async (notice: ShutdownNotice): Promise<void> => {
+    if (this.#notice !== undefined) return;
+    this.#notice = notice;
+    const link = this.#link;
+    if (link.readyState === OPEN) {
+      const data = { retryMs: notice.retryMs, message: notice.message };
+      link.send(`${prefix('shutdown', this.#config.streamId)},${JSON.stringify(data).slice(1)}`);
+    }
+    this.#stream.controller.abort(notice.reason);
+    // closeAllStreams notifies every stream first: another stream on this socket still has to send its notice.
+    await Promise.resolve();
+    if (link.readyState === CONNECTING) return void (await this.#finished);
+    const closed = link.closed(SHUTDOWN_CLOSE_MS);
+    if (link.readyState === OPEN) link.closeForRestart();
+    await Promise.all([this.#finished, closed]);
+  };
+
+  /** The final chunk becomes `done`, after a `token` message of its own if it carries text. */
+  #sendChunk(chunk: TokenChunk): void {
+    this.#last = chunk;
+    if (chunk.usage !== undefined) this.#usage = chunk.usage;
+    if (chunk.finishReason === undefined) return this.#send(this.#tokenPrefix + JSON.stringify(chunk) + '}');
+    if (chunk.token !== '') {
+      const { finishReason: _reason, usage: _usage, ...text } = chunk;
+      this.#send(this.#tokenPrefix + JSON.stringify(text) + '}');
+    }
+    this.#send(this.#doneMessage(chunk));
+  }
+
+  #doneMessage(chunk: TokenChunk | undefined): string {
+    const last = chunk ?? this.#last;
+    const done: SSEDonePayload = { finishReason: chunk?.finishReason ?? 'stop' };
+    if (last !== undefined) done.index = last.index;
+    const usage = chunk?.usage ?? this.#usage;
+    if (usage !== undefined) done.usage = usage;
+    if (last?.model !== undefined) done.model = last.model;
+    if (last?.provider !== undefined) done.provider = last.provider;
+    return `${prefix('done', this.#config.streamId)},${JSON.stringify(done).slice(1)}`;
+  }
+
+  /** Empty when the client left or a shutdown notice went out: nobody is there to tell. */
+  #errorMessage(error: unknown): string {
+    if (this.#notice !== undefined || this.#link.readyState !== OPEN) return '';
+    const payload = describeError(error, this.#config.exposeErrors);
+    return `${prefix('error', this.#config.streamId)},${JSON.stringify(payload).slice(1)}`;
+  }
+}
+
+/** The opening of a message object, ready for `,"field":…}`. */
+function prefix(type: WebSocketMessage['type'], streamId: string | undefined): string {
+  return streamId === undefined ? `{"type":"${type}"` : `{"type":"${type}","streamId":${JSON.stringify(streamId)}`;
+}
+
+const links = new WeakMap<WebSocketLike, SocketLink>();
+
+/** The link of a socket, shared by every stream it carries so any write completion can wake any of them. */
+function linkOf(socket: WebSocketLike): SocketLink {
+  let link = links.get(socket);
+  if (link === undefined) {
+    link = new SocketLink(socket);
+    links.set(socket, link);
+  }
+  return link;
+}
+
+interface DrainWaiter {
+  max: number;
+  done(): void;
+}
+
+/** One socket, whichever kind: its events, its sends, and waiting for its buffer to drain. */
+class SocketLink {
+  readonly #socket: WebSocketLike;
+  // The `ws` send callback runs when a message has been written out: an exact drain signal.
+  readonly #hasSendCallback: boolean;
+  readonly #waiters = new Set<DrainWaiter>();
+
+  constructor(socket: WebSocketLike) {
+    this.#socket = socket;
+    this.#hasSendCallback = typeof socket.on === 'function';
+  }
+
+  get readyState(): number {
+    return this.#socket.readyState;
+  }
+
+  full(max: number): boolean {
+    const buffered = this.#socket.bufferedAmount;
+    return typeof buffered === 'number' && buffered > max;
+  }
+
+  /** False when the socket threw, i.e. it can no longer send. */
+  send(message: string): boolean {
+    try {
+      if (this.#hasSendCallback) this.#socket.send(message, this.#onSent);
+      else this.#socket.send(message);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  listen(type: 'open' | 'close' | 'error', listener: () => void): () => void {
+    const socket = this.#socket;
+    if (typeof socket.on === 'function' && typeof socket.off === 'function') {
+      socket.on(type, listener);
+      return () => socket.off?.(type, listener);
+    }
+    socket.addEventListener?.(type, listener);
+    return () => socket.removeEventListener?.(type, listener);
+  }
+
+  /** Resolves once `bufferedAmount` is back to `max`, or `signal` aborts (a close aborts it). */
+  drained(max: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waiter: DrainWaiter = {
+        max,
+        done: () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', waiter.done);
+          this.#waiters.delete(waiter);
+          resolve();
+        },
+      };
+      const poll = (): void => {
+        if (!this.full(max) || this.#socket.readyState !== OPEN) waiter.done();
+        else timer = setTimeout(poll, POLL_MS);
+      };
+      if (signal.aborted) return waiter.done();
+      signal.addEventListener('abort', waiter.done, { once: true });
+      if (this.#hasSendCallback) this.#waiters.add(waiter);
+      else timer = setTimeout(poll, POLL_MS);
+    });
+  }
+
+  /** Resolves on `open`, or when `signal` aborts (a close aborts it). */
+  opened(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        unlisten();
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const unlisten = this.listen('open', done);
+      signal.addEventListener('abort', done, { once: true });
+      if (signal.aborted) done();
+    });
+  }
+
+  /** Resolves when the socket has closed; after `ms` it is dropped (where it can be) and waited on `ms` more at most. */
+  closed(ms: number): Promise<void> {
+    const socket = this.#socket;
+    if (socket.readyState === CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        unlisten();
+        resolve();
+      };
+      const drop = (): void => {
+        if (typeof socket.terminate !== 'function') return done();
+        timer = setTimeout(done, ms);
+        try {
+          socket.terminate();
+        } catch {
+          done();
+        }
+      };
+      const unlisten = this.listen('close', done);
+      let timer = setTimeout(drop, ms);
+    });
+  }
+
+  /** 1012 (Service Restart) tells the client to come back; the standard API allows only 1000 and 3000–4999. */
+  closeForRestart(): void {
+    try {
+      this.#socket.close(1012, 'shutdown');
+    } catch {
+      this.close(1000);
+    }
+  }
+
+  close(code: number): void {
+    try {
+      this.#socket.close(code);
+    } catch {
+      // A socket that refuses to close is closing already.
+    }
+  }
+
+  readonly #onSent = (): void => {
+    for (const waiter of this.#waiters) if (!this.full(waiter.max)) waiter.done();
+  };
+}
+
+function assertSocket(socket: unknown): asserts socket is WebSocketLike {
+  const candidate = socket as Partial<WebSocketLike> | null;
+  const ok =
+    candidate !== null &&
+    typeof candidate === 'object' &&
+    typeof candidate.send === 'function' &&
+    typeof candidate.close === 'function' &&
+    typeof candidate.readyState === 'number' &&
+    ((typeof candidate.on === 'function' && typeof candidate.off === 'function') ||
+      (typeof candidate.addEventListener === 'function' && typeof candidate.removeEventListener === 'function'));
+  if (!ok) {
+    throw new TypeError(
+      `Expected \`socket\` to be a WebSocket (from \`ws\` or the standard one: send, close, readyState and on/off or addEventListener), got ${describeValue(socket)}`,
+    );
+  }
+}
+
+function assertBoolean(name: string, value: unknown): asserts value is boolean {
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describeValue(value)}`);
+  }
+}
