@@ -1,0 +1,70 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { TokenChunk } from '../types.js';
+import { assertFunction, describeValue } from '../validate.js';
+import { assertAllOptions } from './internal/node-writer.js';
+import { sendSSE, type SendSSEOptions } from './node.js';
+
+export { closeAllStreams } from './internal/registry.js';
+export type { CloseAllStreamsOptions } from './internal/registry.js';
+export type { SendSSEOptions, SendSSEOutcome, SendSSEResult } from './node.js';
+
+/**
+ * Starts the stream of one request. Hand `signal` to the provider SDK: it aborts when the client
+ * goes away. May return a promise of the stream (e.g. after loading the conversation).
+ *
+ * @example
+ * ```ts
+ * const factory: ExpressSourceFactory = async (req, signal) => {
+ *   const messages = await loadConversation(req.params.id);
+ *   return streamOpenAI(openai, { model: 'gpt-4o-mini', messages }, { signal });
+ * };
+ * ```
+ */
+export type ExpressSourceFactory = (
+  req: Request,
+  signal: AbortSignal,
+) => AsyncIterable<TokenChunk> | PromiseLike<AsyncIterable<TokenChunk>>;
+
+/**
+ * An Express route handler (Express 5, and 4) that streams what `factory` returns as Server-Sent
+ * Events, with everything {@link sendSSE} does: disconnect aborts the provider, backpressure,
+ * one write per tick, HTTP error statuses for early provider errors, `monitor` metrics.
+ *
+ * The factory is called once the stream starts; if it throws (or its promise rejects), the error
+ * gets the same HTTP answer as an early provider error (a JSON body, status 500 for an error
+ * that is not a provider error) rather than going to `next(err)`, so every failure of the
+ * route is reported to `monitor` and answered alike. Options are checked when `sse()` is called.
+ *
+ * Put `compression()` before it freely: the `no-transform` header keeps the stream uncompressed,
+ * and `res.flush()` is called after each write.
+ *
+ * @example
+ * ```ts
+ * app.post('/chat', express.json(), sse((req, signal) =>
+ *   streamOpenAI(openai, { model: 'gpt-4o-mini', messages: req.body.messages }, { signal })));
+ * ```
+ */
+export function sse(factory: ExpressSourceFactory, options: SendSSEOptions = {}): RequestHandler {
+  assertFunction('factory', factory);
+  assertAllOptions(options);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    sendSSE(req, res, (signal) => start(factory, req, signal), options).then(undefined, next);
+  };
+}
+
+function start(factory: ExpressSourceFactory, req: Request, signal: AbortSignal): AsyncIterable<TokenChunk> {
+  const source = factory(req, signal);
+  if (isThenable(source)) return awaited(source);
+  if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source)) {
+    throw new TypeError(`Expected the \`sse()\` factory to return an async iterable of chunks, got ${describeValue(source)}`);
+  }
+  return source;
+}
+
+async function* awaited(source: PromiseLike<AsyncIterable<TokenChunk>>): AsyncGenerator<TokenChunk, void, undefined> {
+  yield* await source;
+}
+
+function isThenable(value: unknown): value is PromiseLike<AsyncIterable<TokenChunk>> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+}
