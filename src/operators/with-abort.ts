@@ -1,4 +1,4 @@
-import { StreamAbortedError } from '../errors.js';
+import { isTokenRelayError, StreamAbortedError } from '../errors.js';
 import type { Operator } from '../types.js';
 import { assertSignal } from '../validate.js';
 import { Interruptible } from './internal/interruptible.js';
@@ -7,7 +7,9 @@ import { Interruptible } from './internal/interruptible.js';
  * Ends the stream as soon as `signal` aborts: a pending read rejects at once with a
  * {@link StreamAbortedError} whose `cause` is `signal.reason`, and the source is asked to
  * `return()` without waiting for it. A signal that is already aborted ends the stream before
- * the first read (the source is still returned).
+ * the first read (the source is still returned). A reason that is itself a tokenrelay error —
+ * such as the `StreamTimeoutError` that `withTimeout` aborts its controller with — is thrown
+ * as it is, so the outcome stays a timeout wherever in the pipeline the abort is noticed.
  *
  * The one `abort` listener it adds per iteration is removed on every exit path (end, error,
  * abort, consumer `break`), so a long-lived signal can be shared by any number of streams.
@@ -29,7 +31,8 @@ export function withAbort<T>(signal: AbortSignal): Operator<T, T> {
 
 function abortable<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncIterableIterator<T> {
   const onAbort = (): void => {
-    iterator.stop(new StreamAbortedError(undefined, { cause: signal.reason }));
+    const reason: unknown = signal.reason;
+    iterator.stop(isTokenRelayError(reason) ? reason : new StreamAbortedError(undefined, { cause: reason }));
   };
   const iterator = new Interruptible(source, () => signal.removeEventListener('abort', onAbort));
   if (signal.aborted) onAbort();

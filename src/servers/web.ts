@@ -68,7 +68,7 @@ export interface ToResponseOptions extends StreamResponseOptions {
 export async function toResponse(source: TokenSourceInput, options: ToResponseOptions = {}): Promise<Response> {
   const { status = 200, headers } = checkOptions(options);
   const stream = openResponseStream(source, options);
-  const body = new SSEBody(stream, options.request?.signal, drainBound(options));
+  const body = new SSEBody(stream, options.request?.signal);
   const early = await stream.begin();
   if (early !== undefined) {
     body.release();
@@ -79,10 +79,10 @@ export async function toResponse(source: TokenSourceInput, options: ToResponseOp
 
 const encoder = new TextEncoder();
 const NOT_READY = Symbol('not ready');
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 // A frame the pipeline already holds settles within 4 (read-ahead) to 9 (`backpressure: false`)
 // microtask hops; a frame that needs the provider settles after I/O, far later.
 const READY_HOPS = 12;
-const DRAIN_HOPS = 64;
 const MAX_COMBINED_FRAMES = 64;
 const MAX_COMBINED_CHARS = 16 * 1024;
 
@@ -93,7 +93,6 @@ const MAX_COMBINED_CHARS = 16 * 1024;
 class SSEBody implements LiveStream {
   readonly #stream: ResponseStream;
   readonly #signal: AbortSignal | undefined;
-  readonly #drainBound: number;
   readonly #untrack: () => void;
   #body: ReadableStreamDefaultController<Uint8Array> | undefined;
   #open = true;
@@ -101,10 +100,9 @@ class SSEBody implements LiveStream {
   #pending: Promise<IteratorResult<string>> | undefined;
   #stopped: Promise<void> | undefined;
 
-  constructor(stream: ResponseStream, signal: AbortSignal | undefined, drainBound: number) {
+  constructor(stream: ResponseStream, signal: AbortSignal | undefined) {
     this.#stream = stream;
     this.#signal = signal;
-    this.#drainBound = drainBound;
     this.#untrack = trackStream(this);
     if (signal === undefined) return;
     if (signal.aborted) void this.#stop(signal.reason);
@@ -198,13 +196,12 @@ class SSEBody implements LiveStream {
     this.#cleanup();
     this.#stream.controller.abort(reason);
     this.#end(undefined);
-    // Read out what the abort left in the pipeline (chunks already read ahead, then the abort),
-    // so `monitored` reports `aborted` with the usage so far rather than `cancelled`. All of it
-    // is in memory; only `rate` pacing could make it wait, and a shutdown must not.
-    for (let reads = 0; reads < this.#drainBound; reads++) {
-      const result = await settledSoon(this.#take(), DRAIN_HOPS);
-      if (result !== NOT_READY && result.done === true) return;
-      if (result === NOT_READY) break;
+    // A few more reads let the abort reach `monitored` (it sits right after `withAbort`, which
+    // rejects at once; at most the peeked first chunk is ahead of it), so the outcome is
+    // `aborted` with the usage so far, not `cancelled`.
+    for (let reads = 0; reads < 3; reads++) {
+      const result = await this.#take().catch(() => DONE);
+      if (result.done === true) return;
     }
     await this.#stream.frames.return?.();
   }
@@ -224,12 +221,6 @@ function settledSoon<T>(promise: Promise<T>, hops = READY_HOPS): Promise<T | typ
 
 function identity<T>(value: T): T {
   return value;
-}
-
-// The read-ahead buffer, the first chunk, the pending read and the final frames.
-function drainBound(options: StreamResponseOptions): number {
-  const backpressure = options.backpressure;
-  return (backpressure === false ? 0 : (backpressure?.highWaterMark ?? 64)) + 8;
 }
 
 function mergeHeaders(user: Record<string, string> | undefined, own: Record<string, string>): Headers {

@@ -1,6 +1,6 @@
 import { getEventListeners, setMaxListeners } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
-import { isStreamAbortedError, pipe, StreamAbortedError, withAbort } from 'tokenrelay';
+import { isStreamAbortedError, pipe, StreamAbortedError, StreamTimeoutError, withAbort } from 'tokenrelay';
 
 /** A generator that yields `before`, then waits on a gate the test opens (or never). */
 function gatedSource(before: number[], after: number[] = []) {
@@ -216,5 +216,19 @@ describe('withAbort', () => {
       new TypeError('Expected `signal` to be an AbortSignal, got undefined'),
     );
     expect(() => withAbort({} as AbortSignal)).toThrow(TypeError);
+  });
+
+  it('throws a reason that is already a tokenrelay error as it is (a timeout stays a timeout)', async () => {
+    const controller = new AbortController();
+    async function* slow() {
+      yield 1;
+      await new Promise(() => {});
+    }
+    const iterator = pipe(slow(), withAbort<number>(controller.signal))[Symbol.asyncIterator]();
+    await iterator.next();
+    const pending = iterator.next();
+    const timeout = new StreamTimeoutError('idle', 100);
+    controller.abort(timeout);
+    await expect(pending).rejects.toBe(timeout);
   });
 });

@@ -105,9 +105,11 @@ export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOpt
   };
   const chunks = pipe(
     startSource(input, controller.signal),
-    withAbort(controller.signal),
     withTimeout({ ...options.timeout, controller }),
     options.backpressure === false ? (source: AsyncIterable<TokenChunk>) => source : withBackpressure(options.backpressure),
+    // After the read-ahead buffer, so a disconnect reaches `monitored` at once, not after the
+    // chunks still buffered for a client that is gone.
+    withAbort(controller.signal),
     monitored(monitor),
   )[Symbol.asyncIterator]() as AsyncIterableIterator<TokenChunk>;
   return { controller, chunks, metrics };
