@@ -10,6 +10,10 @@ export const entries = {
   hono: 'src/servers/hono.ts',
   web: 'src/servers/web.ts',
   ws: 'src/servers/ws.ts',
+  client: 'src/client/index.ts',
+  redis: 'src/relay/redis-store.ts',
+  prometheus: 'src/observability/prometheus.ts',
+  otel: 'src/observability/otel.ts',
   testing: 'src/testing/index.ts',
 };
 
@@ -23,5 +27,5 @@ export default defineConfig({
   platform: 'neutral',
   splitting: true,
   treeshake: true,
-  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//, 'express', 'hono', /^hono\//, 'ws'],
+  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//, 'express', 'hono', /^hono\//, 'ws', 'ioredis', 'prom-client', /^@opentelemetry\//, 'eventsource-parser', /^eventsource-parser\//],
 });
