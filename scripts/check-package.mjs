@@ -16,6 +16,11 @@ const expected = {
   '.': ['pipe', 'tokens', 'fromAsyncIterable', 'ProviderError', 'isTokenRelayError'],
   './openai': ['fromOpenAI', 'streamOpenAI'],
   './anthropic': ['fromAnthropic', 'streamAnthropic'],
+  './node': ['sendSSE', 'closeAllStreams'],
+  './express': ['sse', 'closeAllStreams'],
+  './hono': ['streamTokens', 'closeAllStreams'],
+  './web': ['toResponse', 'closeAllStreams'],
+  './ws': ['sendOverWebSocket', 'closeAllStreams'],
   './testing': ['startMockProvider', 'openaiHandlers', 'anthropicHandlers'],
 };
 
@@ -74,6 +79,17 @@ const load = ${load};
   let text = '';
   for await (const chunk of pipe(tokens(['Hel', 'lo']))) text += chunk.token;
   if (text !== 'Hello') throw new Error('pipeline gave ' + JSON.stringify(text));
+  // A real response over loopback, through the published Node adapter and the web adapter.
+  const { createServer } = await load('node:http');
+  const { sendSSE } = await load('tokenrelay/node');
+  const { toResponse } = await load('tokenrelay/web');
+  const server = createServer((req, res) => void sendSSE(req, res, () => tokens(['a', 'b'])));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const body = await (await fetch('http://127.0.0.1:' + server.address().port)).text();
+  server.close();
+  if (!body.includes('event: done') || !body.includes('"token":"b"')) throw new Error('sendSSE gave ' + body);
+  const web = await (await toResponse(() => tokens(['c']))).text();
+  if (!web.includes('"token":"c"') || !web.includes('event: done')) throw new Error('toResponse gave ' + web);
   console.log('  ok: ${kind} on Node ' + process.version);
 })().catch((error) => { console.error(error); process.exit(1); });
 `;
