@@ -83,3 +83,15 @@ export function assertPrice(price: unknown): asserts price is Price {
   assertOptionalNumber('price.reasoningPerMTok', reasoningPerMTok);
 }
 
+
+/**
+ * Output tokens estimated from the text a stream delivered, for a stream whose provider count
+ * never came: the larger of the non-empty chunks and the characters / 4. OpenAI sends about one
+ * token per delta, so chunks count well there and in scripts where a character is about a token
+ * (CJK), where characters / 4 counts several times too few; Anthropic's deltas and coalesced
+ * chunks carry several tokens each, where characters / 4 (the usual rule for English) counts
+ * better. Each one undercounts where the other holds, so the larger is the better estimate.
+ */
+export function estimateOutputTokens(characters: number, chunks: number): number {
+  return Math.max(chunks, Math.ceil(characters / 4));
+}

@@ -33,3 +33,5 @@ export { parseCursor, resumeCursor } from './relay/cursor.js';
 export type { ResumeRequest } from './relay/cursor.js';
 export { STREAM_ID_PATTERN, isStreamId } from './relay/store.js';
 export type { RelayStore, SlotStore, CreateStreamOptions, ReadOptions, ReadResult, StreamState, StreamInfo, ProducerStatus, StoreEvent, StoredEnd, StoredError, SlotGrant } from './relay/store.js';
+export { composeMonitors } from './observability/compose.js';
+export type { StreamObserver } from './operators/monitored.js';

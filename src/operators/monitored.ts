@@ -1,8 +1,8 @@
-import { estimateCost, assertPrice, type Cost, type Price } from '../cost.js';
+import { estimateCost, estimateOutputTokens, assertPrice, type Cost, type Price } from '../cost.js';
 import { isStreamAbortedError, isStreamTimeoutError } from '../errors.js';
 import type { FinishReason, Operator, TokenChunk, Usage } from '../types.js';
 import { assertFunction, describeValue } from '../validate.js';
-import { Interruptible } from './internal/interruptible.js';
+import { Interruptible, SETTLES_ON_RETURN } from './internal/interruptible.js';
 
 /**
  * How a stream ended: `'completed'` (the source finished), `'aborted'`, `'timeout'`, `'error'`
@@ -20,7 +20,10 @@ export interface StreamMetrics {
   durationMs: number;
   /** Chunks received, metadata-only ones included. */
   chunks: number;
-  /** `usage.outputTokens` when the provider reported usage, else the chunks with a non-empty `token`. */
+  /**
+   * `usage.outputTokens` when the provider's final usage came; else estimated from the text seen
+   * (the larger of the chunks with a non-empty `token` and their characters / 4), and `estimated` is set.
+   */
   outputTokens: number;
   /** `outputTokens` per second from the first token to the end; `undefined` when not measurable. */
   tokensPerSecond: number | undefined;
@@ -34,8 +37,17 @@ export interface StreamMetrics {
   provider: string | undefined;
   /** The `model` of the chunks, where known. */
   model: string | undefined;
-  /** The estimated cost, when a `price` was given and usage was reported. */
+  /**
+   * The estimated cost, when a `price` was given and either usage was reported or the stream was
+   * cut short (then priced from the estimated output and the input tokens reported so far, if any).
+   */
   cost: Cost | undefined;
+  /**
+   * `true` when `outputTokens` (and `cost`) are estimated from the text seen because the
+   * provider's final usage never came (the stream was aborted, timed out, failed or was
+   * cancelled first, or the source reports no usage); absent otherwise.
+   */
+  estimated?: true | undefined;
   /** The concatenated `'text'` tokens, with `keepText: true` only. */
   text?: string | undefined;
 }
@@ -49,13 +61,30 @@ export interface FirstTokenEvent {
 }
 
 /** Which hook (or the `price` function) threw. */
-export type MonitorHookName = 'onFirstToken' | 'onChunk' | 'onFinish' | 'price';
+export type MonitorHookName = 'onStart' | 'onFirstToken' | 'onChunk' | 'onFinish' | 'price';
+
+/**
+ * Hooks that observe one stream only: what {@link MonitorHooks.onStart} may return to keep
+ * per-stream state (a tracing span, a request id) in its closure.
+ */
+export type StreamObserver = Pick<MonitorHooks, 'onFirstToken' | 'onChunk' | 'onFinish'>;
 
 /**
  * Callbacks that observe a stream. They never break it: a hook that throws (or returns a
  * promise that rejects) is reported to `onHookError` and the stream goes on.
  */
 export interface MonitorHooks {
+  /**
+   * Called once per stream at its first read, in the async context of that read (before
+   * `onFinish`, also for a stream stopped before it was read). It may return a
+   * {@link StreamObserver}: hooks for this stream only, called after the shared ones.
+   * @defaultValue none
+   * @example
+   * ```ts
+   * monitored({ onStart: () => { const started = Date.now(); return { onFinish: () => log(Date.now() - started) }; } });
+   * ```
+   */
+  onStart?: (() => StreamObserver | void | PromiseLike<void>) | undefined;
   /**
    * Called at the first chunk with a non-empty `token`.
    * @defaultValue none
@@ -109,7 +138,7 @@ export function monitored(options: MonitorOptions): Operator<TokenChunk, TokenCh
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
   }
-  for (const name of ['onFirstToken', 'onChunk', 'onFinish', 'onHookError'] as const) {
+  for (const name of ['onStart', 'onFirstToken', 'onChunk', 'onFinish', 'onHookError'] as const) {
     if (options[name] !== undefined) assertFunction(name, options[name]);
   }
   if (options.price !== undefined && typeof options.price !== 'function') assertPrice(options.price);
@@ -125,19 +154,28 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
   #firstTokenAt: number | undefined;
   #chunks = 0;
   #tokenChunks = 0;
+  #characters = 0;
   #usage: Usage | undefined;
   #finishReason: FinishReason | undefined;
   #provider: string | undefined;
   #model: string | undefined;
   #text = '';
   #finished = false;
+  #observer: StreamObserver | undefined;
+  // Read on every chunk: one field, not a lookup through the observer.
+  #ownOnChunk: StreamObserver['onChunk'];
 
   constructor(source: AsyncIterable<TokenChunk>, options: MonitorOptions) {
-    this.#inner = new Interruptible(source);
+    this.#inner = new Interruptible(source, undefined, { result: this.#onResult, error: this.#onError });
     this.#options = options;
   }
 
-  // Bound once, so a read allocates no closure; the source's result object is passed on as is.
+  get [SETTLES_ON_RETURN](): true {
+    return true;
+  }
+
+  // Bound once and run inside the read (as the inner iterator's observer), so a read allocates
+  // no closure and no promise of its own; the source's result object is passed on as is.
   readonly #onResult = (result: IteratorResult<TokenChunk>): IteratorResult<TokenChunk> => {
     if (result.done === true) {
       this.#finish(outcomeOf(this.#finishReason, 'completed'), undefined);
@@ -147,6 +185,7 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
     this.#chunks++;
     if (chunk.token !== '') {
       this.#tokenChunks++;
+      this.#characters += chunk.token.length;
       if (this.#options.keepText === true && chunk.type === 'text') this.#text += chunk.token;
       if (this.#firstTokenAt === undefined) this.#firstToken(chunk);
     }
@@ -155,20 +194,20 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
     if (chunk.model !== undefined) this.#model = chunk.model;
     if (chunk.provider !== undefined) this.#provider = chunk.provider;
     if (this.#options.onChunk !== undefined) this.#call('onChunk', this.#options.onChunk, chunk);
+    if (this.#ownOnChunk !== undefined) this.#call('onChunk', this.#ownOnChunk, chunk);
     return result;
   };
 
-  readonly #onError = (error: unknown): never => {
+  readonly #onError = (error: unknown): void => {
     const outcome = isStreamTimeoutError(error) || hasName(error, 'TimeoutError')
       ? 'timeout'
       : isStreamAbortedError(error) || hasName(error, 'AbortError') ? 'aborted' : 'error';
     this.#finish(outcome, error);
-    throw error;
   };
 
   next(): Promise<IteratorResult<TokenChunk>> {
-    this.#startedAt ??= performance.now();
-    return this.#inner.next().then(this.#onResult, this.#onError);
+    if (this.#startedAt === undefined) this.#start();
+    return this.#inner.next();
   }
 
   return(): Promise<IteratorResult<TokenChunk>> {
@@ -185,21 +224,44 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
     return this;
   }
 
+  #start(): void {
+    this.#startedAt = performance.now();
+    const onStart = this.#options.onStart;
+    if (onStart === undefined) return;
+    try {
+      const result = onStart();
+      if (result == null) return;
+      if (typeof (result as PromiseLike<void>).then === 'function') {
+        (result as PromiseLike<void>).then(undefined, (error: unknown) => this.#report(error, 'onStart'));
+      } else {
+        this.#observer = result as StreamObserver;
+        this.#ownOnChunk = this.#observer.onChunk;
+      }
+    } catch (error) {
+      this.#report(error, 'onStart');
+    }
+  }
+
   #firstToken(chunk: TokenChunk): void {
     this.#firstTokenAt = performance.now();
-    const onFirstToken = this.#options.onFirstToken;
-    if (onFirstToken === undefined) return;
-    this.#call('onFirstToken', onFirstToken, { ttftMs: this.#firstTokenAt - (this.#startedAt ?? 0), chunk });
+    const shared = this.#options.onFirstToken;
+    const own = this.#observer?.onFirstToken;
+    if (shared === undefined && own === undefined) return;
+    const event: FirstTokenEvent = { ttftMs: this.#firstTokenAt - (this.#startedAt ?? 0), chunk };
+    if (shared !== undefined) this.#call('onFirstToken', shared, event);
+    if (own !== undefined) this.#call('onFirstToken', own, event);
   }
 
   #finish(outcome: StreamOutcome, error: unknown): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#startedAt === undefined) this.#start();
     const onFinish = this.#options.onFinish;
-    if (onFinish === undefined) return;
+    const own = this.#observer?.onFinish;
+    if (onFinish === undefined && own === undefined) return;
     const end = performance.now();
     const start = this.#startedAt ?? end;
-    const outputTokens = this.#usage?.outputTokens ?? this.#tokenChunks;
+    const { outputTokens, billed, estimated } = this.#counts();
     const generationMs = this.#firstTokenAt === undefined ? 0 : end - this.#firstTokenAt;
     const metrics: StreamMetrics = {
       outcome,
@@ -213,18 +275,41 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
       error,
       provider: this.#provider,
       model: this.#model,
-      cost: this.#cost(),
+      cost: this.#cost(billed),
     };
+    if (estimated) metrics.estimated = true;
     if (this.#options.keepText === true) metrics.text = this.#text;
-    this.#call('onFinish', onFinish, metrics);
+    if (onFinish !== undefined) this.#call('onFinish', onFinish, metrics);
+    if (own !== undefined) this.#call('onFinish', own, metrics);
   }
 
-  #cost(): Cost | undefined {
+  /**
+   * The provider's counts are final only once its last chunk (with the finish reason) came: a
+   * stream cut short before it is billed on its visible output, estimated, plus whatever input
+   * count arrived early (Anthropic reports input tokens at the start). A stream that ended
+   * without ever reporting usage gets an output estimate but no cost: its input is unknown.
+   */
+  #counts(): { outputTokens: number; billed: Usage | undefined; estimated: boolean } {
+    const usage = this.#usage;
+    const estimate = estimateOutputTokens(this.#characters, this.#tokenChunks);
+    if (this.#finishReason !== undefined) {
+      return usage === undefined
+        ? { outputTokens: estimate, billed: undefined, estimated: true }
+        : { outputTokens: usage.outputTokens, billed: usage, estimated: false };
+    }
+    const outputTokens = Math.max(usage?.outputTokens ?? 0, estimate);
+    const billed: Usage = { inputTokens: usage?.inputTokens ?? 0, outputTokens };
+    if (usage?.cachedInputTokens !== undefined) billed.cachedInputTokens = usage.cachedInputTokens;
+    if (usage?.reasoningTokens !== undefined) billed.reasoningTokens = usage.reasoningTokens;
+    return { outputTokens, billed, estimated: true };
+  }
+
+  #cost(usage: Usage | undefined): Cost | undefined {
     const { price } = this.#options;
-    if (price === undefined || this.#usage === undefined) return undefined;
+    if (price === undefined || usage === undefined) return undefined;
     try {
       const resolved = typeof price === 'function' ? price(this.#model) : price;
-      return resolved === undefined ? undefined : estimateCost(this.#usage, resolved);
+      return resolved === undefined ? undefined : estimateCost(usage, resolved);
     } catch (error) {
       this.#report(error, 'price');
       return undefined;

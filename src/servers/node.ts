@@ -17,7 +17,7 @@ import {
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
-export type { StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
+export type { StreamLogger, StreamLogRecord, StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
 
 /** A request from `node:http` or from the `node:http2` compatibility API. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;

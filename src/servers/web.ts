@@ -10,7 +10,7 @@ import {
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
-export type { StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
+export type { StreamLogger, StreamLogRecord, StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
 
 /** Options of {@link toResponse}. */
 export interface ToResponseOptions extends StreamResponseOptions {

@@ -8,7 +8,7 @@ import { openChunkStream, type ChunkStream, type ChunkStreamOptions, type TokenS
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
-export type { TokenSourceInput } from './internal/response-stream.js';
+export type { StreamLogger, StreamLogRecord, TokenSourceInput } from './internal/response-stream.js';
 
 /**
  * What {@link sendOverWebSocket} needs of a socket: the `ws` package's `WebSocket` and the
@@ -157,7 +157,7 @@ export function sendOverWebSocket(
     throw new TypeError(`Expected \`streamId\` to be a string, got ${describeValue(streamId)}`);
   }
   if (signal !== undefined) assertSignal('signal', signal);
-  const stream = openChunkStream(source, options);
+  const stream = openChunkStream(source, options, streamId);
   const config = { maxBufferedAmount, closeOnEnd, streamId, signal, exposeErrors };
   return new WebSocketRelay(linkOf(socket), stream, config).run();
 }

@@ -24,6 +24,43 @@ export interface ChunkStreamOptions {
   backpressure?: WithBackpressureOptions | false | undefined;
   /** Hooks and price for `monitored`; `onFinish` gets the same metrics the adapter resolves with. */
   monitor?: MonitorOptions | undefined;
+  /**
+   * Receives one {@link StreamLogRecord} per stream, when it ends (never one per token): a
+   * function, or a pino/console-like object whose `info(record)` is called.
+   * @defaultValue none
+   * @example
+   * ```ts
+   * await sendSSE(req, res, factory, { logger: req.log, monitor: { price } }); // pino-http's child logger
+   * ```
+   */
+  logger?: StreamLogger | undefined;
+}
+
+/** A function that takes the record, or a logger with an `info` method (pino, console, …). */
+export type StreamLogger = ((record: StreamLogRecord) => void) | { info(record: StreamLogRecord): void };
+
+/** What the `logger` receives once per stream. Times in ms; `cost` in USD when a `monitor.price` was given. */
+export interface StreamLogRecord {
+  /** The stream's id, where the adapter has one (`streamId` of the WebSocket adapter). */
+  id?: string | undefined;
+  /** The chunks' `provider`, where known. */
+  provider: string | undefined;
+  /** The chunks' `model`, where known. */
+  model: string | undefined;
+  /** How the stream ended. */
+  outcome: StreamMetrics['outcome'];
+  /** From the first read to the first token; `undefined` if none came. */
+  ttftMs: number | undefined;
+  /** From the first read to the end. */
+  durationMs: number;
+  /** As the provider reported them; `undefined` when it reported none. */
+  inputTokens: number | undefined;
+  /** Reported by the provider, or estimated when `estimated` is `true`. */
+  outputTokens: number;
+  /** `true` when `outputTokens` and `cost` are estimated from the text (no final usage came). */
+  estimated: boolean;
+  /** The estimated cost in USD; `undefined` without a `monitor.price` (or a price for this model). */
+  cost: number | undefined;
 }
 
 /** Options every server adapter takes, so the common case is one call with no manual `pipe`. */
@@ -86,12 +123,13 @@ export function openResponseStream(input: TokenSourceInput, options: StreamRespo
 }
 
 /** Builds the pipeline every adapter shares: abort, timeouts, read-ahead, monitoring. */
-export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOptions = {}): ChunkStream {
+export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOptions = {}, id?: string): ChunkStream {
   if (typeof input !== 'function' && !isAsyncIterable(input)) {
     throw new TypeError(
       `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
     );
   }
+  const log = loggerOf(options.logger);
   const controller = new AbortController();
   let reportMetrics!: (metrics: StreamMetrics) => void;
   const metrics = new Promise<StreamMetrics>((resolve) => (reportMetrics = resolve));
@@ -100,6 +138,7 @@ export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOpt
     ...options.monitor,
     onFinish(report) {
       reportMetrics(report);
+      if (log !== undefined) writeLog(log, report, id, options.monitor?.onHookError);
       return userFinish?.(report);
     },
   };
@@ -113,6 +152,47 @@ export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOpt
     monitored(monitor),
   )[Symbol.asyncIterator]() as AsyncIterableIterator<TokenChunk>;
   return { controller, chunks, metrics };
+}
+
+function loggerOf(logger: unknown): ((record: StreamLogRecord) => void) | undefined {
+  if (logger === undefined) return undefined;
+  if (typeof logger === 'function') return logger as (record: StreamLogRecord) => void;
+  if (logger !== null && typeof logger === 'object' && typeof (logger as { info?: unknown }).info === 'function') {
+    const target = logger as { info(record: StreamLogRecord): void };
+    return (record) => target.info(record);
+  }
+  throw new TypeError(`Expected \`logger\` to be a function or an object with an info() method, got ${describeValue(logger)}`);
+}
+
+function writeLog(
+  log: (record: StreamLogRecord) => void,
+  metrics: StreamMetrics,
+  id: string | undefined,
+  onHookError: MonitorOptions['onHookError'],
+): void {
+  const record: StreamLogRecord = {
+    ...(id === undefined ? {} : { id }),
+    provider: metrics.provider,
+    model: metrics.model,
+    outcome: metrics.outcome,
+    ttftMs: metrics.ttftMs,
+    durationMs: metrics.durationMs,
+    inputTokens: metrics.usage?.inputTokens,
+    outputTokens: metrics.outputTokens,
+    estimated: metrics.estimated === true,
+    cost: metrics.cost?.total,
+  };
+  try {
+    log(record);
+  } catch (error) {
+    // Like a throwing monitor hook: reported, never allowed to break the stream or the other hooks.
+    try {
+      if (onHookError !== undefined) onHookError(error, 'onFinish');
+      else console.error('tokenrelay: the logger threw', error);
+    } catch {
+      // Nowhere left to report to.
+    }
+  }
 }
 
 /** Calls the factory lazily, on the first read, so a factory that throws fails like a stream. */
