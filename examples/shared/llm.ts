@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 import type { TokenChunk } from 'tokenrelay';
 import { streamAnthropic } from 'tokenrelay/anthropic';
 import { streamOpenAI } from 'tokenrelay/openai';
-import { startMockProvider } from 'tokenrelay/testing';
+import { startMockProvider, type MockProvider } from 'tokenrelay/testing';
 
 export interface ChatMessage {
   role: 'user' | 'assistant';
@@ -15,10 +15,14 @@ export interface ChatMessage {
 
 export type Llm = (messages: ChatMessage[], signal: AbortSignal) => AsyncIterable<TokenChunk>;
 
-const MOCK_ANSWER =
+/** What the embedded mock provider answers. */
+export const MOCK_ANSWER =
   'Streaming keeps people reading while the model is still writing. tokenrelay carries each token ' +
   'from the provider to the browser as it is produced, stops the provider the moment the reader ' +
   'leaves, and tells you how long the first token took.';
+
+/** {@link MOCK_ANSWER} as the mock provider streams it: one word (with its trailing space) per token. */
+export const MOCK_TOKENS: string[] = MOCK_ANSWER.match(/\S+\s*/g) ?? [MOCK_ANSWER];
 
 export async function createLlm(): Promise<{ llm: Llm; name: string; close(): Promise<void> }> {
   if (process.env.OPENAI_API_KEY) {
@@ -39,15 +43,18 @@ export async function createLlm(): Promise<{ llm: Llm; name: string; close(): Pr
       close: async () => {},
     };
   }
-  const provider = await startMockProvider({
-    script: { tokens: MOCK_ANSWER.match(/\S+\s*/g) ?? [MOCK_ANSWER], delayMs: 40, firstTokenDelayMs: 250 },
-  });
-  const openai = new OpenAI({ apiKey: 'mock', baseURL: provider.openaiBaseURL, maxRetries: 0 });
+  const provider = await startMockProvider({ script: { tokens: MOCK_TOKENS, delayMs: 40, firstTokenDelayMs: 250 } });
   return {
     name: `the embedded mock provider at ${provider.url} (set OPENAI_API_KEY or ANTHROPIC_API_KEY for a real model)`,
-    llm: (messages, signal) => streamOpenAI(openai, { model: 'mock-model', messages }, { signal }),
+    llm: mockLlm(provider),
     close: () => provider.close(),
   };
+}
+
+/** The model behind a running mock provider, through the real OpenAI SDK (tests bring their own provider). */
+export function mockLlm(provider: MockProvider): Llm {
+  const openai = new OpenAI({ apiKey: 'mock', baseURL: provider.openaiBaseURL, maxRetries: 0 });
+  return (messages, signal) => streamOpenAI(openai, { model: 'mock-model', messages }, { signal });
 }
 
 /** Reads `{ messages }` or `{ prompt }` from a parsed JSON body; falls back to a greeting. */

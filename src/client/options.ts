@@ -1,0 +1,67 @@
+import { assertFunction, assertNumber, assertOptionalNumber, assertSignal, describeValue } from '../validate.js';
+import type { Backoff } from './backoff.js';
+import { checkURL, planRequest, type RequestPlan } from './request.js';
+import type { FetchLike, ReconnectOptions, RetryInfo, StreamEventsOptions } from './types.js';
+
+/** Everything a client stream needs, checked once. */
+export interface ClientConfig {
+  request: RequestPlan;
+  signal: AbortSignal | undefined;
+  resume: string | ((streamId: string) => string | URL) | undefined;
+  backoff: Backoff;
+  onRetry: ((info: RetryInfo) => void) | undefined;
+  idleTimeoutMs: number;
+  fetch: FetchLike | undefined;
+  onOpen: ((response: Response) => void) | undefined;
+}
+
+const MAX_DELAY = 2_147_483_647;
+
+/** Validates the input and options of `streamEvents` / `streamTokens`; bad ones throw a `TypeError`. */
+export function resolveConfig(input: unknown, options: StreamEventsOptions): ClientConfig {
+  if (typeof input !== 'string' && !(input instanceof URL)) {
+    throw new TypeError(`Expected \`input\` to be a URL string or a URL, got ${describeValue(input)}`);
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  }
+  checkURL('`input`', input);
+  const { method, signal, resume, reconnect, idleTimeoutMs, fetch, onOpen } = options;
+  if (method !== undefined && (typeof method !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method))) {
+    throw new TypeError(`Expected \`method\` to be an HTTP method such as 'POST', got ${describeValue(method)}`);
+  }
+  if (signal !== undefined) assertSignal('signal', signal);
+  if (resume !== undefined && typeof resume !== 'string' && typeof resume !== 'function') {
+    throw new TypeError(`Expected \`resume\` to be a URL template with {id} or a function (streamId) => url, got ${describeValue(resume)}`);
+  }
+  assertOptionalNumber('idleTimeoutMs', idleTimeoutMs, { allowInfinity: true });
+  if (fetch !== undefined) assertFunction('fetch', fetch);
+  if (onOpen !== undefined) assertFunction('onOpen', onOpen);
+  const timeout = idleTimeoutMs ?? 45_000;
+  return {
+    request: planRequest(input, method, options.headers, options.body),
+    signal,
+    resume,
+    ...resolveReconnect(reconnect),
+    // 0 turns it off, like `heartbeatMs`; beyond the largest timer delay it could never fire.
+    idleTimeoutMs: timeout === 0 || timeout > MAX_DELAY ? Infinity : timeout,
+    fetch,
+    onOpen,
+  };
+}
+
+function resolveReconnect(reconnect: ReconnectOptions | false | undefined): Pick<ClientConfig, 'backoff' | 'onRetry'> {
+  if (reconnect === false) {
+    return { backoff: { retries: 0, initialDelayMs: 0, maxDelayMs: 0, random: Math.random }, onRetry: undefined };
+  }
+  if (reconnect !== undefined && (reconnect === null || typeof reconnect !== 'object')) {
+    throw new TypeError(`Expected \`reconnect\` to be an object or false, got ${describeValue(reconnect)}`);
+  }
+  const { retries = 8, initialDelayMs = 1000, maxDelayMs = 30_000, random = Math.random, onRetry } = reconnect ?? {};
+  assertNumber('reconnect.retries', retries, { integer: true, allowInfinity: true });
+  assertNumber('reconnect.initialDelayMs', initialDelayMs);
+  assertNumber('reconnect.maxDelayMs', maxDelayMs);
+  assertFunction('reconnect.random', random);
+  if (onRetry !== undefined) assertFunction('reconnect.onRetry', onRetry);
+  return { backoff: { retries, initialDelayMs, maxDelayMs, random }, onRetry };
+}
