@@ -6,11 +6,22 @@
 // The protocol (docs/client.md): POST /chat starts the answer in a relay and streams it as SSE,
 // naming the stream in `X-Stream-Id`; GET /chat/:id resumes it after `Last-Event-ID`; POST
 // /chat/:id/cancel stops the provider. `tokenrelay/client` speaks it (examples/chat/app.ts).
+// GET /metrics serves Prometheus metrics: time to first token, tokens/s, outcomes, tokens, cost.
 import express, { type Express } from 'express';
-import { createRelay, resumeCursor, type Relay } from 'tokenrelay';
+import { Registry } from 'prom-client';
+import { composeMonitors, createRelay, resumeCursor, type Price, type Relay } from 'tokenrelay';
+import { normalizeModelName, prometheusMonitor } from 'tokenrelay/prometheus';
 import { closeAllStreams, sendSSE, type SendSSEOptions } from 'tokenrelay/node';
 import { bundleChatPage } from './chat/bundle.ts';
 import { createLlm, messagesFrom, type Llm } from './shared/llm.ts';
+
+// Example prices in USD per million tokens: tokenrelay ships no price list (prices change), so
+// supply your own. The mock model's prices are made up so the demo's cost metric moves.
+const PRICES: Record<string, Price> = {
+  'gpt-4o-mini': { inputPerMTok: 0.15, outputPerMTok: 0.6, cachedInputPerMTok: 0.075 },
+  'claude-haiku-4-5': { inputPerMTok: 1, outputPerMTok: 5, cachedInputPerMTok: 0.1 },
+  'mock-model': { inputPerMTok: 1, outputPerMTok: 2 },
+};
 
 /** Options of {@link createChatApp}. */
 export interface ChatAppOptions {
@@ -31,16 +42,22 @@ export interface ChatAppOptions {
 /** The chat server: the page, and the three routes of the resumable-stream protocol. */
 export async function createChatApp({ llm, relay = createRelay(), log = console.log }: ChatAppOptions): Promise<{ app: Express; relay: Relay }> {
   const page = await bundleChatPage();
+  const metrics = new Registry();
   const streamOptions: SendSSEOptions = {
     timeout: { firstTokenMs: 30_000, idleMs: 15_000 },
-    monitor: {
-      onFinish: (m) => {
-        const ttft = m.ttftMs === undefined ? '-' : `${m.ttftMs.toFixed(0)} ms`;
-        log(`response ${m.outcome}: ttft ${ttft}, ${m.outputTokens} tokens in ${m.durationMs.toFixed(0)} ms`);
+    monitor: composeMonitors(
+      prometheusMonitor({ registry: metrics, pricing: (model) => PRICES[normalizeModelName(model)] }),
+      {
+        onFinish: (m) => {
+          const ttft = m.ttftMs === undefined ? '-' : `${m.ttftMs.toFixed(0)} ms`;
+          log(`response ${m.outcome}: ttft ${ttft}, ${m.outputTokens} tokens in ${m.durationMs.toFixed(0)} ms`);
+        },
       },
-    },
+    ),
   };
   const app = express();
+
+  app.get('/metrics', async (_req, res) => void res.type(metrics.contentType).send(await metrics.metrics()));
 
   app.get('/', (_req, res) => void res.type('html').send(page.html));
   app.get('/chat.js', (_req, res) => void res.type('text/javascript').send(page.script));
