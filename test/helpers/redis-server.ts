@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+/** A `redis-server` of a test's own, on 127.0.0.1, with no persistence. */
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** Stops the server and removes its directory. */
+  stop(): Promise<void>;
+}
+
+const INSTALL_HINT = 'install with: apt-get install redis-server';
+
+/** The `redis-server` binary on PATH, if any. */
+export function findRedisServer(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'redis-server');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether the Redis tests run. Without `redis-server` they are skipped, and `announce` prints the
+ * one line saying so; with `TOKENRELAY_REQUIRE_REDIS=1` a missing binary fails the test file instead.
+ */
+export function redisAvailable({ announce }: { announce: boolean }): boolean {
+  if (findRedisServer() !== undefined) return true;
+  if (process.env.TOKENRELAY_REQUIRE_REDIS === '1') {
+    throw new Error(`redis-server not found on PATH and TOKENRELAY_REQUIRE_REDIS=1 (${INSTALL_HINT})`);
+  }
+  if (announce) console.warn(`redis-server not found: skipping Redis tests (${INSTALL_HINT})`);
+  return false;
+}
+
+/** Starts `redis-server` on a free loopback port in a temporary directory (retries if the port was taken meanwhile). */
+export async function startRedisServer(): Promise<RedisServer> {
+  const binary = findRedisServer();
+  if (binary === undefined) throw new Error(`redis-server not found on PATH (${INSTALL_HINT})`);
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-redis-'));
+    const port = await freePort();
+    const child = spawn(
+      binary,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      await untilReady(child, port);
+      return { port, url: `redis://127.0.0.1:${port}`, stop: () => stop(child, dir) };
+    } catch (error) {
+      lastError = error;
+      await stop(child, dir);
+    }
+  }
+  throw lastError;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Waits until the server answers PING (a raw RESP exchange: no client library needed here). */
+async function untilReady(child: ChildProcess, port: number): Promise<void> {
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const deadline = performance.now() + 5_000;
+  while (performance.now() < deadline) {
+    if (exited) throw new Error('redis-server exited at start');
+    if (await ping(port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('redis-server did not start within 5 s');
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 500);
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+async function stop(child: ChildProcess, dir: string): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
