@@ -2,7 +2,7 @@ import { BackpressureError } from '../errors.js';
 import type { Operator, TokenChunk } from '../types.js';
 import { assertNumber, assertOneOf, assertOptionalNumber, describeValue } from '../validate.js';
 import { ChunkBuffer, utf8Length } from './internal/coalesce.js';
-import { returnQuietly } from './internal/interruptible.js';
+import { returnQuietly, SETTLES_ON_RETURN } from './internal/interruptible.js';
 import { TokenBucket } from './internal/token-bucket.js';
 
 /**
@@ -144,6 +144,11 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  // return() resolves a pending read at once (#finish).
+  get [SETTLES_ON_RETURN](): true {
+    return true;
   }
 
   get buffered(): { chunks: number; bytes: number } {

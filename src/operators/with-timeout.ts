@@ -1,7 +1,7 @@
 import { StreamTimeoutError, type TimeoutPhase } from '../errors.js';
 import type { Operator } from '../types.js';
 import { assertOptionalNumber, describeValue } from '../validate.js';
-import { Interruptible } from './internal/interruptible.js';
+import { Interruptible, SETTLES_ON_RETURN } from './internal/interruptible.js';
 
 /** Options of {@link withTimeout}. Every limit is in ms; leave it out (or pass `Infinity`) for none. */
 export interface WithTimeoutOptions {
@@ -79,7 +79,11 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
 
   constructor(source: AsyncIterable<T>, limits: Limits) {
     this.#limits = limits;
-    this.#inner = new Interruptible(source, () => this.#clearTimer());
+    this.#inner = new Interruptible(source, () => this.#clearTimer(), { result: this.#onResult });
+  }
+
+  get [SETTLES_ON_RETURN](): true {
+    return true;
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -94,6 +98,7 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
     const phaseAt = now + phaseMs;
     if (phaseAt === Infinity && this.#totalAt === Infinity && this.#gotChunk) {
       this.#clearTimer(); // only firstTokenMs was set: nothing left to time
+      this.#deadline = Infinity;
       return inner.next();
     }
     this.#reading = true;
@@ -101,7 +106,7 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
     this.#deadline = total ? this.#totalAt : phaseAt;
     this.#phase = total ? 'total' : this.#gotChunk ? 'idle' : 'first-token';
     if (this.#deadline < this.#timerAt) this.#arm(this.#deadline);
-    return inner.next().then(this.#onResult);
+    return inner.next();
   }
 
   return(): Promise<IteratorResult<T>> {
@@ -116,6 +121,7 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
     return this;
   }
 
+  // Runs inside the read (as the inner iterator's observer), so a chunk costs no promise of its own.
   readonly #onResult = (result: IteratorResult<T>): IteratorResult<T> => {
     this.#reading = false;
     if (result.done === true) return result;
