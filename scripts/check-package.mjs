@@ -13,7 +13,8 @@ const subpaths = Object.keys(pkg.exports).filter((key) => key !== './package.jso
 
 /** Names each subpath must export: the smoke test fails if a build drops one. */
 const expected = {
-  '.': ['pipe', 'tokens', 'fromAsyncIterable', 'ProviderError', 'isTokenRelayError'],
+  '.': ['pipe', 'tokens', 'fromAsyncIterable', 'ProviderError', 'isTokenRelayError', 'withAbort', 'withTimeout',
+    'withBackpressure', 'monitored', 'toSSE', 'partialJSON', 'createRelay', 'memoryStore', 'limitStreams'],
   './openai': ['fromOpenAI', 'streamOpenAI'],
   './anthropic': ['fromAnthropic', 'streamAnthropic'],
   './node': ['sendSSE', 'closeAllStreams'],
@@ -21,6 +22,10 @@ const expected = {
   './hono': ['streamTokens', 'closeAllStreams'],
   './web': ['toResponse', 'closeAllStreams'],
   './ws': ['sendOverWebSocket', 'closeAllStreams'],
+  './client': ['streamTokens', 'streamEvents'],
+  './redis': ['redisStore'],
+  './prometheus': ['prometheusMonitor'],
+  './otel': ['otelMonitor'],
   './testing': ['startMockProvider', 'openaiHandlers', 'anthropicHandlers'],
 };
 
