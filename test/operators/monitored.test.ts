@@ -9,6 +9,7 @@ import {
   type StreamMetrics,
   type TokenChunk,
 } from 'tokenrelay';
+import { stalled } from '../helpers/sources.js';
 
 function chunk(token: string, fields: Partial<TokenChunk> = {}): TokenChunk {
   return { token, index: 0, timestamp: 0, type: 'text', ...fields };
@@ -35,21 +36,6 @@ function timed(steps: [delayMs: number, item: TokenChunk | Error][]) {
 }
 
 const instant = (items: TokenChunk[]) => timed(items.map((item): [number, TokenChunk] => [0, item]));
-
-/** Yields `items`, then never settles until `release()` is called. */
-function stalled(items: TokenChunk[]) {
-  const state = { finallyRan: 0, release: () => {} };
-  const gate = new Promise<void>((resolve) => (state.release = resolve));
-  async function* source(): AsyncGenerator<TokenChunk> {
-    try {
-      yield* items;
-      await gate;
-    } finally {
-      state.finallyRan++;
-    }
-  }
-  return { state, source: source() };
-}
 
 async function drain(stream: AsyncIterable<TokenChunk>): Promise<{ chunks: TokenChunk[]; error: unknown }> {
   const chunks: TokenChunk[] = [];

@@ -11,12 +11,7 @@ import {
   type PartialToolCall,
   type TokenChunk,
 } from 'tokenrelay';
-
-async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of stream) items.push(item);
-  return items;
-}
+import { collect, stalled } from '../helpers/sources.js';
 
 async function* strings(parts: string[]): AsyncGenerator<string> {
   yield* parts;
@@ -36,21 +31,6 @@ function scripted<T>(items: T[]) {
         yield item;
       }
       state.reads++;
-    } finally {
-      state.finallyRan++;
-    }
-  }
-  return { state, source: source() };
-}
-
-/** A source that yields `items`, then never settles until `release()` is called. */
-function stalled<T>(items: T[]) {
-  const state = { finallyRan: 0, release: () => {} };
-  const gate = new Promise<void>((resolve) => (state.release = resolve));
-  async function* source(): AsyncGenerator<T> {
-    try {
-      yield* items;
-      await gate;
     } finally {
       state.finallyRan++;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { collectText, map, pipe, tap, tokens, type TokenChunk } from 'tokenrelay';
+import { collect, stalled } from '../helpers/sources.js';
 
 /**
  * A starved source: it serves a read only when the test has granted one, and throws if the
@@ -19,27 +20,6 @@ function starved<T>(items: T[]) {
     }
   }
   return { state, source: source() };
-}
-
-/** Yields `items`, then never settles until `release()` is called. */
-function stalled<T>(items: T[]) {
-  const state = { finallyRan: 0, release: () => {} };
-  const gate = new Promise<void>((resolve) => (state.release = resolve));
-  async function* source(): AsyncGenerator<T> {
-    try {
-      yield* items;
-      await gate;
-    } finally {
-      state.finallyRan++;
-    }
-  }
-  return { state, source: source() };
-}
-
-async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of stream) items.push(item);
-  return items;
 }
 
 describe('map', () => {
