@@ -8,7 +8,7 @@ import { openChunkStream, type ChunkStream, type ChunkStreamOptions, type TokenS
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
-export type { StreamLogger, StreamLogRecord, TokenSourceInput } from './internal/response-stream.js';
+export type { ChunkStreamOptions, StreamLogger, StreamLogRecord, TokenSourceInput } from './internal/response-stream.js';
 
 /**
  * What {@link sendOverWebSocket} needs of a socket: the `ws` package's `WebSocket` and the
