@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { StreamMetrics } from '../src/operators/monitored.ts';
 import { fromOpenAI } from '../src/providers/openai.ts';
+import { openChunkStream, openResponseStream } from '../src/servers/internal/response-stream.ts';
 import { toResponse } from '../src/servers/web.ts';
 import { openaiChatWire } from '../src/testing/openai-wire.ts';
 import { createRandom, wireToResponse } from '../src/testing/wire-stream.ts';
@@ -222,6 +223,8 @@ while (rounds < plan.minRounds || (rounds < plan.rounds && performance.now() - m
 }
 const promises = new Map<string, number>();
 for (const variant of variants) promises.set(variant.key, (await countPromises(variant.run)) / TOKENS);
+// Counted, never timed, and deterministic: the full run only, to keep the quick one short.
+const layers = quick ? undefined : await countLayers();
 const seconds = (performance.now() - began) / 1000;
 
 // --- reporting -----------------------------------------------------------------------------
@@ -263,6 +266,7 @@ const markdown = [
   markdownTable(['variant', 'µs/chunk (median)', 'p25–p75', 'CPU µs/chunk', 'promises/chunk'], timeRows),
   '',
   markdownTable(['ratio (per round, then the median)', 'median', 'p25–p75', 'by CPU time', 'budget', 'status'], ratioRows),
+  ...(layers === undefined ? [] : ['', layersMarkdown(layers)]),
 ].join('\n');
 
 console.log(`\n${markdown}\n`);
@@ -285,6 +289,75 @@ for (const { ratio, s, byCpu, met } of verdicts) {
 if (failures.length > 0) {
   console.error(`operators benchmark failed: ${failures.join('; ')}`);
   process.exitCode = 1;
+}
+
+// --- diagnostics: where (b)'s promises come from ------------------------------------------
+
+interface Layers {
+  rows: { label: string; promises: number }[];
+  /** SSE frames per body chunk, i.e. per `reader.read()` of the client: > 1 when frames were joined. */
+  framesPerRead: { b: number; b0: number };
+}
+
+/**
+ * (b) read after each layer of its pipeline, with the same options, so the difference between
+ * two rows is what that layer adds per chunk; and how many frames each body chunk carries.
+ */
+async function countLayers(): Promise<Layers> {
+  const options = { timeout: { idleMs: 30_000, totalMs: 600_000 }, monitor: { onFinish() {} } };
+  const relayed = async () => {
+    const request = new AbortController();
+    return fromOpenAI(await sdkStream(request.signal), { signal: request.signal });
+  };
+  const count = async (run: () => Promise<unknown>) => (await countPromises(run)) / TOKENS;
+  const rows = [
+    { label: 'the OpenAI SDK chunks alone (the floor)', promises: promises.get('sdk') ?? NaN },
+    {
+      label: '+ `fromOpenAI`',
+      promises: await count(async () => {
+        for await (const _chunk of await relayed());
+      }),
+    },
+    {
+      label: '+ `withTimeout`, `withBackpressure`, `withAbort`, `monitored`',
+      promises: await count(async () => {
+        for await (const _chunk of openChunkStream(await relayed(), options).chunks);
+      }),
+    },
+    {
+      label: '+ `toSSE`',
+      promises: await count(async () => {
+        const stream = openResponseStream(await relayed(), options);
+        await stream.begin();
+        while ((await stream.frames.next()).done !== true);
+      }),
+    },
+    { label: '+ the `toResponse` body, read to the end: (b)', promises: promises.get('b') ?? NaN },
+  ];
+  const framesPerRead = async (open: StreamSource) => {
+    const reader = ((await tokenrelay(open)).body as ReadableStream<Uint8Array>).getReader();
+    let reads = 0;
+    while (!(await reader.read()).done) reads++;
+    return (TOKENS + 1) / reads;
+  };
+  return { rows, framesPerRead: { b: await framesPerRead(sdkStream), b0: await framesPerRead(replayedStream) } };
+}
+
+function layersMarkdown({ rows, framesPerRead }: Layers): string {
+  const table = markdownTable(
+    ['(b), layer by layer', 'promises/chunk', 'added by the layer'],
+    rows.map((row, i) => {
+      const before = rows[i - 1]?.promises;
+      return [row.label, row.promises.toFixed(1), before === undefined ? '—' : `+${(row.promises - before).toFixed(1)}`];
+    }),
+  );
+  const frames = (value: number) => value.toFixed(1);
+  return [
+    table,
+    '',
+    `SSE frames per body chunk: ${frames(framesPerRead.b)} in (b), where each frame waits on a provider read, and ` +
+      `${frames(framesPerRead.b0)} in (b0), where frames already read ahead are joined into one chunk.`,
+  ].join('\n');
 }
 
 // --- helpers -------------------------------------------------------------------------------

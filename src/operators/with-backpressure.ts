@@ -286,7 +286,7 @@ function overflowError(bound: 'highWaterMark' | 'maxBufferedBytes', config: Conf
   return new BackpressureError(`The consumer fell more than ${limit} behind the source (\`${bound}\`)`);
 }
 
-/** @internal For tests: how much a `withBackpressure` iterator holds right now. */
+/** @internal How much a `withBackpressure` iterator holds right now (the adapters use it to know a frame is ready). */
 export function inspectBuffer(iterator: AsyncIterator<TokenChunk>): { chunks: number; bytes: number } | undefined {
   return iterator instanceof ReadAhead ? iterator.buffered : undefined;
 }

@@ -30,7 +30,9 @@ const INCOMPLETE_REASONS: Record<string, FinishReason> = {
 
 /**
  * Reads the events of one OpenAI stream, in order, into normalized chunks and remembers what
- * the final chunk needs: the finish reason, the usage, and whether the model refused.
+ * the final chunk needs: the finish reason, the usage, and whether the model refused. Chunks
+ * are pushed onto the caller's array rather than yielded: this runs once per event, and
+ * nested generators would cost an object per layer on every event.
  */
 export class OpenAIEventReader {
   readonly #stamper: ChunkStamper;
@@ -46,11 +48,12 @@ export class OpenAIEventReader {
     this.#stamper = new ChunkStamper(context.provider);
   }
 
-  *read(event: OpenAIStreamEvent): Generator<TokenChunk, void, undefined> {
+  /** Pushes the chunks of one event (often one, sometimes none or several) onto `out`. */
+  read(event: OpenAIStreamEvent, out: TokenChunk[]): void {
     if (event === null || typeof event !== 'object') return;
-    if ('object' in event && event.object === 'chat.completion.chunk') yield* this.#readChat(event);
-    else if ('choices' in event && Array.isArray(event.choices)) yield* this.#readChat(event);
-    else if ('type' in event && typeof event.type === 'string') yield* this.#readResponse(event);
+    if ('object' in event && event.object === 'chat.completion.chunk') this.#readChat(event, out);
+    else if ('choices' in event && Array.isArray(event.choices)) this.#readChat(event, out);
+    else if ('type' in event && typeof event.type === 'string') this.#readResponse(event, out);
   }
 
   /** The final chunk. A refusal turns any finish reason into `'content-filter'`. */
@@ -64,21 +67,23 @@ export class OpenAIEventReader {
     return this.#stamper.finish(this.#refused ? 'content-filter' : this.#finishReason, this.#usage);
   }
 
-  *#readChat(chunk: ChatCompletionChunk): Generator<TokenChunk, void, undefined> {
+  #readChat(chunk: ChatCompletionChunk, out: TokenChunk[]): void {
     this.#setModel(chunk.model);
     if (chunk.usage) this.#usage = chatUsage(chunk.usage);
     const choice = chunk.choices.find((candidate) => (candidate.index ?? 0) === 0);
     if (choice === undefined) return;
     const delta: ChatDelta = choice.delta ?? {};
-    yield* this.#delta(firstText(delta.reasoning_content, delta.reasoning), 'reasoning');
-    yield* this.#delta(delta.content, 'text');
-    yield* this.#refusal(delta.refusal);
-    for (const [position, call] of (delta.tool_calls ?? []).entries()) yield* this.#chatToolCall(call, position);
-    if (delta.function_call) yield* this.#chatToolCall({ index: 0, function: delta.function_call }, 0);
+    this.#delta(firstText(delta.reasoning_content, delta.reasoning), 'reasoning', out);
+    this.#delta(delta.content, 'text', out);
+    this.#refusal(delta.refusal, out);
+    if (delta.tool_calls) {
+      for (const [position, call] of delta.tool_calls.entries()) this.#chatToolCall(call, position, out);
+    }
+    if (delta.function_call) this.#chatToolCall({ index: 0, function: delta.function_call }, 0, out);
     if (choice.finish_reason) this.#finishReason = CHAT_FINISH_REASONS[choice.finish_reason] ?? 'other';
   }
 
-  *#chatToolCall(call: ChatToolCallDelta, position: number): Generator<TokenChunk, void, undefined> {
+  #chatToolCall(call: ChatToolCallDelta, position: number, out: TokenChunk[]): void {
     const index = call.index ?? position;
     const known = this.#calls.get(index);
     const info: ToolCallInfo = {
@@ -87,28 +92,28 @@ export class OpenAIEventReader {
       index,
     };
     this.#calls.set(index, info);
-    yield* this.#toolCall(call.function?.arguments ?? call.custom?.input, info);
+    this.#toolCall(call.function?.arguments ?? call.custom?.input, info, out);
   }
 
-  *#readResponse(event: ResponseStreamEvent): Generator<TokenChunk, void, undefined> {
+  #readResponse(event: ResponseStreamEvent, out: TokenChunk[]): void {
     switch (event.type) {
       case 'response.created':
       case 'response.in_progress':
         this.#setModel(event.response.model);
         return;
       case 'response.output_text.delta':
-        return yield* this.#delta(event.delta, 'text');
+        return this.#delta(event.delta, 'text', out);
       case 'response.refusal.delta':
-        return yield* this.#refusal(event.delta);
+        return this.#refusal(event.delta, out);
       case 'response.reasoning_summary_text.delta':
       case 'response.reasoning_text.delta':
-        return yield* this.#delta(event.delta, 'reasoning');
+        return this.#delta(event.delta, 'reasoning', out);
       case 'response.output_item.added':
         this.#rememberCall(event.output_index, event.item);
         return;
       case 'response.function_call_arguments.delta':
       case 'response.custom_tool_call_input.delta':
-        return yield* this.#toolCall(event.delta, this.#responseCall(event.output_index, event.item_id));
+        return this.#toolCall(event.delta, this.#responseCall(event.output_index, event.item_id), out);
       case 'response.completed':
         return this.#complete(event.response, this.#calls.size > 0 ? 'tool-calls' : 'stop');
       case 'response.incomplete':
@@ -140,18 +145,18 @@ export class OpenAIEventReader {
     this.#finishReason = finishReason;
   }
 
-  *#delta(token: string | null | undefined, type: ChunkType): Generator<TokenChunk, void, undefined> {
-    if (token) yield this.#stamper.chunk(token, type);
+  #delta(token: string | null | undefined, type: ChunkType, out: TokenChunk[]): void {
+    if (token) out.push(this.#stamper.chunk(token, type));
   }
 
-  *#refusal(token: string | null | undefined): Generator<TokenChunk, void, undefined> {
+  #refusal(token: string | null | undefined, out: TokenChunk[]): void {
     if (!token) return;
     this.#refused = true;
-    yield this.#stamper.chunk(token, 'text');
+    out.push(this.#stamper.chunk(token, 'text'));
   }
 
-  *#toolCall(fragment: string | null | undefined, info: ToolCallInfo): Generator<TokenChunk, void, undefined> {
-    if (fragment) yield this.#stamper.chunk(fragment, 'tool-call', { ...info });
+  #toolCall(fragment: string | null | undefined, info: ToolCallInfo, out: TokenChunk[]): void {
+    if (fragment) out.push(this.#stamper.chunk(fragment, 'tool-call', { ...info }));
   }
 
   #setModel(model: unknown): void {
@@ -159,8 +164,9 @@ export class OpenAIEventReader {
   }
 }
 
-function firstText(...candidates: Array<string | null | undefined>): string | undefined {
-  return candidates.find((candidate): candidate is string => typeof candidate === 'string' && candidate !== '');
+function firstText(first: string | null | undefined, second: string | null | undefined): string | undefined {
+  if (typeof first === 'string' && first !== '') return first;
+  return typeof second === 'string' && second !== '' ? second : undefined;
 }
 
 function chatUsage(usage: CompletionUsage): Usage {

@@ -104,15 +104,17 @@ export interface OpenAIClientLike {
  * for await (const chunk of fromOpenAI(stream, { signal })) process.stdout.write(chunk.token);
  * ```
  */
-export async function* fromOpenAI(
+export function fromOpenAI(
   stream: AsyncIterable<ChatCompletionChunk> | AsyncIterable<ResponseStreamEvent>,
   options: FromOpenAIOptions = {},
 ): AsyncGenerator<TokenChunk, void, undefined> {
-  if (stream === null || typeof stream !== 'object' || !(Symbol.asyncIterator in stream)) {
-    throw new TypeError(`Expected \`stream\` to be an OpenAI stream (an async iterable), got ${describe(stream)}`);
-  }
-  const context = { provider: options.provider ?? 'openai', signal: options.signal };
-  yield* relay(stream, context, options.signal ?? controllerSignal(stream));
+  return new OpenAIRelay(() => {
+    if (stream === null || typeof stream !== 'object' || !(Symbol.asyncIterator in stream)) {
+      throw new TypeError(`Expected \`stream\` to be an OpenAI stream (an async iterable), got ${describe(stream)}`);
+    }
+    const context = { provider: options.provider ?? 'openai', signal: options.signal };
+    return { stream, context, endSignal: options.signal ?? controllerSignal(stream) };
+  });
 }
 
 /**
@@ -131,41 +133,215 @@ export async function* fromOpenAI(
  *   streamOpenAI(openai, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] }, { signal });
  * ```
  */
-export async function* streamOpenAI(
+export function streamOpenAI(
   client: OpenAIClientLike,
   params: StreamOpenAIParams,
   options: StreamOpenAIOptions = {},
 ): AsyncGenerator<TokenChunk, void, undefined> {
-  if (params === null || typeof params !== 'object') {
-    throw new TypeError(`Expected \`params\` to be the request parameters object, got ${describe(params)}`);
-  }
-  const { signal } = options;
-  const context: OpenAIErrorContext = { provider: options.provider ?? 'openai', signal, secrets: secretsOf(client) };
-  if (signal?.aborted === true) throw new StreamAbortedError('The stream was aborted', { cause: signal.reason });
-  let stream: AsyncIterable<OpenAIStreamEvent>;
-  try {
-    stream = await startRequest(client, params, signal);
-  } catch (error) {
-    throw toOpenAIError(error, context);
-  }
-  yield* relay(stream, context, signal);
+  return new OpenAIRelay(async () => {
+    if (params === null || typeof params !== 'object') {
+      throw new TypeError(`Expected \`params\` to be the request parameters object, got ${describe(params)}`);
+    }
+    const { signal } = options;
+    const context: OpenAIErrorContext = { provider: options.provider ?? 'openai', signal, secrets: secretsOf(client) };
+    if (signal?.aborted === true) throw new StreamAbortedError('The stream was aborted', { cause: signal.reason });
+    try {
+      return { stream: await startRequest(client, params, signal), context, endSignal: signal };
+    } catch (error) {
+      throw toOpenAIError(error, context);
+    }
+  });
 }
 
-async function* relay(
-  stream: AsyncIterable<OpenAIStreamEvent>,
-  context: OpenAIErrorContext,
-  endSignal: AbortSignal | undefined,
-): AsyncGenerator<TokenChunk, void, undefined> {
-  const reader = new OpenAIEventReader(context);
-  try {
-    for await (const event of stream) yield* reader.read(event);
-  } catch (error) {
-    throw toOpenAIError(error, context);
-  }
-  // The SDK ends an aborted stream without an error, so an abort looks like a normal end here.
-  if (endSignal?.aborted === true) throw new StreamAbortedError('The stream was aborted', { cause: endSignal.reason });
-  yield reader.finish();
+/** What a relay reads, once its start (checks, and the request for `streamOpenAI`) succeeded. */
+interface Started {
+  stream: AsyncIterable<OpenAIStreamEvent>;
+  context: OpenAIErrorContext;
+  /** Once aborted, the SDK's silent end of the stream is an abort, not a normal end. */
+  endSignal: AbortSignal | undefined;
 }
+
+type Result = IteratorResult<TokenChunk, void>;
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+// %AsyncIteratorPrototype%, for `Symbol.asyncDispose` (`await using`) wherever the runtime has it.
+const ASYNC_ITERATOR_PROTOTYPE: object = Object.getPrototypeOf(Object.getPrototypeOf(async function* () {}).prototype);
+
+/**
+ * One OpenAI stream relayed as TokenChunks: an async generator written by hand, because each
+ * `async function*` layer costs several promises per chunk and this runs once per token. It
+ * keeps a generator's contract: nothing starts before the first `next()`; calls are served in
+ * order, one after the other; the first error ends it; `return()` and `throw()` close the SDK
+ * stream (which aborts its HTTP request) and wait for that. Provider failures are thrown as
+ * tokenrelay errors (`toOpenAIError`).
+ */
+class OpenAIRelay implements AsyncGenerator<TokenChunk, void, undefined> {
+  #start: (() => Started | PromiseLike<Started>) | undefined;
+  #context: OpenAIErrorContext = { provider: 'openai' };
+  #endSignal: AbortSignal | undefined;
+  #reader: OpenAIEventReader | undefined;
+  #source: AsyncIterator<OpenAIStreamEvent> | undefined;
+  /** Chunks of the last event beyond the one already delivered (an event may carry several). */
+  readonly #queue: TokenChunk[] = [];
+  /** An event failed after some of its chunks: they go out first, then this error. */
+  #failure: { error: unknown } | undefined;
+  #done = false;
+  #sourceOpen = false;
+  #reading = false;
+  #current: Promise<Result> | undefined;
+  /** Inherited from %AsyncIteratorPrototype% (it calls `return()`), where the runtime has it. */
+  declare readonly [Symbol.asyncDispose]: () => Promise<void>;
+
+  constructor(start: () => Started | PromiseLike<Started>) {
+    this.#start = start;
+  }
+
+  next(): Promise<Result> {
+    if (this.#reading) {
+      const again = () => this.next();
+      return (this.#current as Promise<Result>).then(again, again);
+    }
+    const queue = this.#queue;
+    if (queue.length > 0) return Promise.resolve({ done: false, value: queue.shift() as TokenChunk });
+    const failure = this.#failure;
+    if (failure !== undefined) return this.#fail(failure.error);
+    if (this.#done) return Promise.resolve(DONE);
+    this.#reading = true;
+    const read = this.#source === undefined ? this.#begin() : this.#read();
+    this.#current = read;
+    return read;
+  }
+
+  return(): Promise<Result> {
+    if (this.#reading) {
+      const again = () => this.return();
+      return (this.#current as Promise<Result>).then(again, again);
+    }
+    const open = this.#stop();
+    if (!open) return Promise.resolve(DONE);
+    return this.#closeSource().then(
+      () => DONE,
+      (error: unknown) => Promise.reject(toOpenAIError(error, this.#context)),
+    );
+  }
+
+  throw(error: unknown): Promise<Result> {
+    if (this.#reading) {
+      const again = () => this.throw(error);
+      return (this.#current as Promise<Result>).then(again, again);
+    }
+    const open = this.#stop();
+    return open ? this.#fail(error) : Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #begin(): Promise<Result> {
+    const start = this.#start as () => Started | PromiseLike<Started>;
+    this.#start = undefined;
+    return new Promise<Started>((resolve) => resolve(start())).then(this.#onStart, this.#onStartError);
+  }
+
+  readonly #onStart = (started: Started): Promise<Result> => {
+    this.#context = started.context;
+    this.#endSignal = started.endSignal;
+    this.#reader = new OpenAIEventReader(started.context);
+    try {
+      this.#source = started.stream[Symbol.asyncIterator]();
+    } catch (error) {
+      this.#reading = false;
+      this.#done = true;
+      throw toOpenAIError(error, started.context);
+    }
+    this.#sourceOpen = true;
+    return this.#read();
+  };
+
+  readonly #onStartError = (error: unknown): never => {
+    this.#reading = false;
+    this.#done = true;
+    throw error;
+  };
+
+  #read(): Promise<Result> {
+    let next: Promise<IteratorResult<OpenAIStreamEvent>>;
+    try {
+      next = (this.#source as AsyncIterator<OpenAIStreamEvent>).next();
+    } catch (error) {
+      next = Promise.reject(error);
+    }
+    return next.then(this.#onEvent, this.#onError);
+  }
+
+  // One event: its first chunk is the result of the read, the others wait in the queue.
+  readonly #onEvent = (result: IteratorResult<OpenAIStreamEvent>): Result | Promise<Result> => {
+    if (result.done === true) {
+      this.#sourceOpen = false;
+      return this.#end();
+    }
+    const queue = this.#queue;
+    try {
+      (this.#reader as OpenAIEventReader).read(result.value, queue);
+    } catch (error) {
+      // An event the reader rejects (an in-band error) ends the stream, after its chunks so far.
+      this.#done = true;
+      this.#failure = { error };
+    }
+    const chunk = queue.shift();
+    if (chunk !== undefined) {
+      this.#reading = false;
+      return { done: false, value: chunk };
+    }
+    const failure = this.#failure;
+    if (failure === undefined) return this.#read();
+    this.#reading = false;
+    return this.#fail(failure.error);
+  };
+
+  readonly #onError = (error: unknown): never => {
+    this.#reading = false;
+    this.#done = true;
+    this.#sourceOpen = false;
+    throw toOpenAIError(error, this.#context);
+  };
+
+  #end(): Result {
+    this.#reading = false;
+    this.#done = true;
+    // The SDK ends an aborted stream without an error, so an abort looks like a normal end here.
+    const signal = this.#endSignal;
+    if (signal?.aborted === true) throw new StreamAbortedError('The stream was aborted', { cause: signal.reason });
+    return { done: false, value: (this.#reader as OpenAIEventReader).finish() };
+  }
+
+  /** As an error inside a generator's loop: the source is closed (its own failure ignored), then the error mapped. */
+  #fail(error: unknown): Promise<Result> {
+    this.#failure = undefined;
+    const fail = () => Promise.reject(toOpenAIError(error, this.#context));
+    return this.#closeSource().then(fail, fail);
+  }
+
+  /** Ends the relay; true when the source is open and must still be closed. */
+  #stop(): boolean {
+    this.#start = undefined;
+    this.#done = true;
+    this.#queue.length = 0;
+    this.#failure = undefined;
+    return this.#sourceOpen;
+  }
+
+  #closeSource(): Promise<unknown> {
+    this.#sourceOpen = false;
+    const source = this.#source as AsyncIterator<OpenAIStreamEvent>;
+    try {
+      return Promise.resolve(source.return?.());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+}
+Object.setPrototypeOf(OpenAIRelay.prototype, ASYNC_ITERATOR_PROTOTYPE);
 
 function startRequest(
   client: OpenAIClientLike,

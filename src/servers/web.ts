@@ -78,11 +78,7 @@ export async function toResponse(source: TokenSourceInput, options: ToResponseOp
 }
 
 const encoder = new TextEncoder();
-const NOT_READY = Symbol('not ready');
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-// A frame the pipeline already holds settles within 4 (read-ahead) to 9 (`backpressure: false`)
-// microtask hops; a frame that needs the provider settles after I/O, far later.
-const READY_HOPS = 12;
 const MAX_COMBINED_FRAMES = 64;
 const MAX_COMBINED_CHARS = 16 * 1024;
 
@@ -97,7 +93,6 @@ class SSEBody implements LiveStream {
   #body: ReadableStreamDefaultController<Uint8Array> | undefined;
   #open = true;
   #notice: string | undefined;
-  #pending: Promise<IteratorResult<string>> | undefined;
   #stopped: Promise<void> | undefined;
 
   constructor(stream: ResponseStream, signal: AbortSignal | undefined) {
@@ -144,19 +139,20 @@ class SSEBody implements LiveStream {
     void this.#stop((this.#signal as AbortSignal).reason);
   };
 
+  /**
+   * One body chunk: the next frame, joined with the frames after it that are already there
+   * (`ready()`: read ahead while the client was slow, or a burst from the provider). A frame
+   * that needs the provider is never waited for, so nothing already read is held back.
+   */
   async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    const first = await this.#take();
+    const stream = this.#stream;
+    const first = await stream.frames.next();
     if (!this.#open) return;
     if (first.done === true) return this.#finish();
     let text = first.value;
     let ended = false;
-    for (let count = 1; count < MAX_COMBINED_FRAMES && text.length < MAX_COMBINED_CHARS; count++) {
-      const read = this.#stream.frames.next();
-      const result = await settledSoon(read);
-      if (result === NOT_READY) {
-        this.#pending = read;
-        break;
-      }
+    for (let count = 1; count < MAX_COMBINED_FRAMES && text.length < MAX_COMBINED_CHARS && stream.ready(); count++) {
+      const result = await stream.frames.next();
       if (result.done === true) {
         ended = true;
         break;
@@ -166,12 +162,6 @@ class SSEBody implements LiveStream {
     if (!this.#open) return;
     controller.enqueue(encoder.encode(text));
     if (ended) this.#finish();
-  }
-
-  #take(): Promise<IteratorResult<string>> {
-    const pending = this.#pending;
-    this.#pending = undefined;
-    return pending ?? this.#stream.frames.next();
   }
 
   /** The stream ended by itself (done or error frame sent): no abort, just release. */
@@ -200,7 +190,7 @@ class SSEBody implements LiveStream {
     // rejects at once; at most the peeked first chunk is ahead of it), so the outcome is
     // `aborted` with the usage so far, not `cancelled`.
     for (let reads = 0; reads < 3; reads++) {
-      const result = await this.#take().catch(() => DONE);
+      const result = await this.#stream.frames.next().catch(() => DONE);
       if (result.done === true) return;
     }
     await this.#stream.frames.return?.();
@@ -210,17 +200,6 @@ class SSEBody implements LiveStream {
     this.#untrack();
     this.#signal?.removeEventListener('abort', this.#onAbort);
   }
-}
-
-/** Resolves with the promise's value if it settles within `hops` microtasks, else `NOT_READY`. */
-function settledSoon<T>(promise: Promise<T>, hops = READY_HOPS): Promise<T | typeof NOT_READY> {
-  let later: Promise<typeof NOT_READY> = Promise.resolve(NOT_READY);
-  for (let hop = 0; hop < hops; hop++) later = later.then(identity);
-  return Promise.race([promise, later]);
-}
-
-function identity<T>(value: T): T {
-  return value;
 }
 
 function mergeHeaders(user: Record<string, string> | undefined, own: Record<string, string>): Headers {

@@ -8,6 +8,7 @@ import { returnQuietly } from './interruptible.js';
 export class Peekable<T> implements AsyncIterableIterator<T> {
   #source: AsyncIterator<T>;
   #first: Promise<IteratorResult<T>> | undefined;
+  #settled = false;
   #served = false;
 
   constructor(source: AsyncIterable<T>) {
@@ -16,8 +17,17 @@ export class Peekable<T> implements AsyncIterableIterator<T> {
 
   /** The first result of the stream; reading it does not consume it. */
   peek(): Promise<IteratorResult<T>> {
-    this.#first ??= this.#source.next();
+    if (this.#first === undefined) {
+      this.#first = this.#source.next();
+      const settled = () => void (this.#settled = true);
+      this.#first.then(settled, settled);
+    }
     return this.#first;
+  }
+
+  /** True while the peeked first result has settled and was not read yet: `next()` needs no wait. */
+  get ready(): boolean {
+    return this.#settled && !this.#served;
   }
 
   next(): Promise<IteratorResult<T>> {

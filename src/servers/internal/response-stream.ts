@@ -3,7 +3,7 @@ import { monitored, type MonitorOptions, type StreamMetrics } from '../../operat
 import { Peekable } from '../../operators/internal/peekable.js';
 import { toSSE, type ToSSEOptions } from '../../operators/to-sse.js';
 import { withAbort } from '../../operators/with-abort.js';
-import { withBackpressure, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
+import { inspectBuffer, withBackpressure, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
 import { withTimeout, type WithTimeoutOptions } from '../../operators/with-timeout.js';
 import { pipe } from '../../pipe.js';
 import type { TokenChunk, TokenSourceFactory } from '../../types.js';
@@ -87,6 +87,12 @@ export interface ResponseStream {
   begin(): Promise<HttpErrorResponse | undefined>;
   /** The SSE frames, the first chunk included. */
   readonly frames: AsyncIterator<string>;
+  /**
+   * True when the next frame is already there, so `frames.next()` settles without waiting on
+   * the provider: its chunk was peeked, or waits in the read-ahead buffer. Lets an adapter join
+   * such frames into one write; false when unsure (no read-ahead, or paced by `rate`).
+   */
+  ready(): boolean;
   /** Resolves once, when the stream has ended in any way. */
   readonly metrics: Promise<StreamMetrics>;
 }
@@ -99,12 +105,14 @@ export interface ChunkStream {
   readonly chunks: AsyncIterableIterator<TokenChunk>;
   /** Resolves once, when the stream has ended in any way. */
   readonly metrics: Promise<StreamMetrics>;
+  /** How many chunks wait in the read-ahead buffer (0 without one, or when paced by `rate`). */
+  buffered(): number;
 }
 
 /** Builds the standard pipeline of a response: abort, timeouts, read-ahead, monitoring, SSE. */
 export function openResponseStream(input: TokenSourceInput, options: StreamResponseOptions = {}): ResponseStream {
   assertOptionalNumber('statusWindowMs', options.statusWindowMs, { allowInfinity: true });
-  const { controller, chunks: iterator, metrics } = openChunkStream(input, options);
+  const { controller, chunks: iterator, metrics, buffered } = openChunkStream(input, options);
   const chunks = new Peekable(iterator);
   const frames = toSSE(options)(chunks)[Symbol.asyncIterator]();
   const statusWindowMs = options.statusWindowMs ?? 500;
@@ -113,6 +121,7 @@ export function openResponseStream(input: TokenSourceInput, options: StreamRespo
     controller,
     frames,
     metrics,
+    ready: () => chunks.ready || buffered() > 0,
     async begin() {
       const first = await settleWithin(chunks.peek(), statusWindowMs);
       if (first === undefined || !('error' in first)) return undefined;
@@ -142,16 +151,28 @@ export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOpt
       return userFinish?.(report);
     },
   };
+  const { backpressure } = options;
+  const timeout = withTimeout<TokenChunk>({ ...options.timeout, controller });
+  const readAhead = backpressure === false ? undefined : withBackpressure(backpressure);
+  // Kept to count what it holds. Paced chunks wait for the bucket even when buffered: not counted.
+  const paced = backpressure !== false && backpressure?.rate !== undefined;
+  let buffer: AsyncIterator<TokenChunk> | undefined;
   const chunks = pipe(
     startSource(input, controller.signal),
-    withTimeout({ ...options.timeout, controller }),
-    options.backpressure === false ? (source: AsyncIterable<TokenChunk>) => source : withBackpressure(options.backpressure),
+    timeout,
+    (source: AsyncIterable<TokenChunk>): AsyncIterable<TokenChunk> => {
+      if (readAhead === undefined) return source;
+      const iterator = readAhead(source)[Symbol.asyncIterator]();
+      if (!paced) buffer = iterator;
+      return { [Symbol.asyncIterator]: () => iterator };
+    },
     // After the read-ahead buffer, so a disconnect reaches `monitored` at once, not after the
     // chunks still buffered for a client that is gone.
     withAbort(controller.signal),
     monitored(monitor),
   )[Symbol.asyncIterator]() as AsyncIterableIterator<TokenChunk>;
-  return { controller, chunks, metrics };
+  const buffered = () => (buffer === undefined ? 0 : (inspectBuffer(buffer)?.chunks ?? 0));
+  return { controller, chunks, metrics, buffered };
 }
 
 function loggerOf(logger: unknown): ((record: StreamLogRecord) => void) | undefined {
@@ -196,8 +217,68 @@ function writeLog(
 }
 
 /** Calls the factory lazily, on the first read, so a factory that throws fails like a stream. */
-async function* startSource(input: TokenSourceInput, signal: AbortSignal): AsyncGenerator<TokenChunk, void, undefined> {
-  yield* typeof input === 'function' ? input(signal) : input;
+function startSource(input: TokenSourceInput, signal: AbortSignal): AsyncIterable<TokenChunk> {
+  return { [Symbol.asyncIterator]: () => new LazySource(input, signal) };
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The source, opened on the first read and then read directly: a generator around it
+ * (`yield*`) would add its own promises to every chunk. A failure to open it (the factory
+ * throws, or returns no iterable) rejects that first read. Stopped before the first read, it
+ * never opens the source.
+ */
+class LazySource implements AsyncIterableIterator<TokenChunk> {
+  #input: TokenSourceInput | undefined;
+  readonly #signal: AbortSignal;
+  #iterator: AsyncIterator<TokenChunk> | undefined;
+
+  constructor(input: TokenSourceInput, signal: AbortSignal) {
+    this.#input = input;
+    this.#signal = signal;
+  }
+
+  next(): Promise<IteratorResult<TokenChunk>> {
+    let iterator = this.#iterator;
+    if (iterator === undefined) {
+      const input = this.#input;
+      if (input === undefined) return Promise.resolve(DONE);
+      this.#input = undefined;
+      try {
+        iterator = iteratorOf(typeof input === 'function' ? input(this.#signal) : input);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      this.#iterator = iterator;
+    }
+    return iterator.next();
+  }
+
+  return(): Promise<IteratorResult<TokenChunk>> {
+    this.#input = undefined;
+    const iterator = this.#iterator;
+    if (iterator?.return === undefined) return Promise.resolve(DONE);
+    return iterator.return();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/** Like `yield*`: an async iterable, or else a sync one (its values awaited). */
+function iteratorOf(source: AsyncIterable<TokenChunk> | Iterable<TokenChunk>): AsyncIterator<TokenChunk> {
+  const asyncIterator = (source as Partial<AsyncIterable<TokenChunk>> | null | undefined)?.[Symbol.asyncIterator];
+  if (typeof asyncIterator === 'function') return asyncIterator.call(source);
+  if (typeof (source as Partial<Iterable<TokenChunk>> | null | undefined)?.[Symbol.iterator] === 'function') {
+    return fromSync(source as Iterable<TokenChunk>);
+  }
+  throw new TypeError(`Expected the source factory to return an async iterable of chunks, got ${describeValue(source)}`);
+}
+
+async function* fromSync(source: Iterable<TokenChunk>): AsyncGenerator<TokenChunk, void, undefined> {
+  yield* source;
 }
 
 function settleWithin<T>(
