@@ -121,7 +121,7 @@ export async function sendSSE(
   }
   assertNodeOptions(options);
   const stream = openResponseStream(source, options);
-  // Undocumented: turns write combining off, for bench/servers-write-combining.mjs.
+  // Undocumented: turns write combining off, for bench/write-combining.bench.ts.
   const internal = options as { writeCombining?: boolean | undefined };
   return new NodeSSEResponse(req, res as Response, stream, options, internal.writeCombining !== false).run();
 }
