@@ -211,11 +211,18 @@ class MessageState {
   }
 
   #delta(index: number, delta: Anthropic.RawContentBlockDelta): TokenChunk | undefined {
-    if (delta.type === 'text_delta') return this.#stamper.chunk(delta.text);
-    if (delta.type === 'thinking_delta') return this.#stamper.chunk(delta.thinking, 'reasoning');
+    if (delta.type === 'text_delta') return this.#early(this.#stamper.chunk(delta.text));
+    if (delta.type === 'thinking_delta') return this.#early(this.#stamper.chunk(delta.thinking, 'reasoning'));
     if (delta.type !== 'input_json_delta') return undefined;
     const toolCall = this.#toolCalls.get(index);
-    return toolCall === undefined ? undefined : this.#stamper.chunk(delta.partial_json, 'tool-call', { ...toolCall });
+    return toolCall === undefined ? undefined : this.#early(this.#stamper.chunk(delta.partial_json, 'tool-call', { ...toolCall }));
+  }
+
+  // Anthropic reports the input tokens at the start: the first chunk carries the usage known
+  // so far, so a stream stopped before its end is still costed with its real input.
+  #early(chunk: TokenChunk): TokenChunk {
+    if (chunk.index === 0 && this.#usage.known) chunk.usage = this.#usage.toUsage();
+    return chunk;
   }
 }
 
@@ -230,6 +237,12 @@ interface AnthropicUsageFields {
 /** Anthropic's counts are cumulative: each report replaces the fields it carries. */
 class UsageCounts {
   #seen = false;
+
+  /** Whether any report came yet. */
+  get known(): boolean {
+    return this.#seen;
+  }
+
   #input = 0;
   #cacheRead = 0;
   #cacheCreation = 0;

@@ -67,13 +67,27 @@ async function collect(source: AsyncIterable<TokenChunk>): Promise<{ chunks: Tok
   return { chunks, error: undefined };
 }
 
-/** Checks the timestamps (non-decreasing numbers), then drops them so the rest compares exactly. */
+/**
+ * Checks the timestamps (non-decreasing numbers) and the early usage of the first chunk (the
+ * input known at `message_start`, never more than the final chunk's), then drops both so the rest
+ * compares exactly. The early usage itself is asserted exactly in its own test.
+ */
 function withoutTimestamps(chunks: TokenChunk[]): Omit<TokenChunk, 'timestamp'>[] {
   let previous = -Infinity;
+  const last = chunks.at(-1);
   return chunks.map(({ timestamp, ...rest }) => {
     expect(typeof timestamp).toBe('number');
     expect(timestamp).toBeGreaterThanOrEqual(previous);
     previous = timestamp;
+    if (rest.index === 0 && rest.finishReason === undefined && rest.usage !== undefined) {
+      if (last?.usage !== undefined) {
+        // Counts only grow: newer API versions also report input in message_delta.
+        expect(rest.usage.inputTokens).toBeLessThanOrEqual(last.usage.inputTokens);
+        expect(rest.usage.outputTokens).toBeLessThanOrEqual(last.usage.outputTokens);
+      }
+      const { usage: _early, ...withoutUsage } = rest;
+      return withoutUsage;
+    }
     return rest;
   });
 }
@@ -156,6 +170,20 @@ describe('fromAnthropic / streamAnthropic with the real SDK', () => {
     expect(harness.requests[0]?.path).toBe('/v1/messages');
     expect(harness.requests[0]?.body).toMatchObject({ ...PARAMS, stream: true });
     expect(harness.ends).toStrictEqual(['completed']);
+  });
+
+  it('puts the usage known at message_start on the first chunk, so a stream cut short keeps its input tokens', async () => {
+    const harness = createHarness({
+      tokens: ['Hel', 'lo', '!'],
+      usage: { inputTokens: 1200, outputTokens: 3, cachedInputTokens: 1000 },
+    });
+    const chunks: TokenChunk[] = [];
+    for await (const chunk of streamAnthropic(harness.client, PARAMS, { signal: new AbortController().signal })) {
+      chunks.push(chunk);
+      if (chunks.length === 2) break;
+    }
+    expect(chunks[0]?.usage).toStrictEqual({ inputTokens: 1200, outputTokens: 1, cachedInputTokens: 1000 });
+    expect(chunks[1]?.usage).toBeUndefined();
   });
 
   it('accepts the Stream of messages.create({ stream: true }) directly', async () => {
