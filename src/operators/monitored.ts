@@ -2,7 +2,14 @@ import { estimateCost, estimateOutputTokens, assertPrice, type Cost, type Price 
 import { isStreamAbortedError, isStreamTimeoutError } from '../errors.js';
 import type { FinishReason, Operator, TokenChunk, Usage } from '../types.js';
 import { assertFunction, describeValue } from '../validate.js';
-import { Interruptible, SETTLES_ON_RETURN } from './internal/interruptible.js';
+import {
+  Interruptible,
+  READ_INTO,
+  READ_THROUGH,
+  SETTLES_ON_RETURN,
+  type ErrorHandler,
+  type ResultHandler,
+} from './internal/interruptible.js';
 
 /**
  * How a stream ended: `'completed'` (the source finished), `'aborted'`, `'timeout'`, `'error'`
@@ -208,6 +215,16 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
   next(): Promise<IteratorResult<TokenChunk>> {
     if (this.#startedAt === undefined) this.#start();
     return this.#inner.next();
+  }
+
+  [READ_THROUGH]<R>(onResult: ResultHandler<TokenChunk, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
+    if (this.#startedAt === undefined) this.#start();
+    return this.#inner[READ_THROUGH](onResult, onError);
+  }
+
+  [READ_INTO](onResult: ResultHandler<TokenChunk, unknown>, onError: ErrorHandler<unknown>): boolean {
+    if (this.#startedAt === undefined) this.#start();
+    return this.#inner[READ_INTO](onResult, onError);
   }
 
   return(): Promise<IteratorResult<TokenChunk>> {

@@ -9,7 +9,14 @@ import {
 } from '../sse/encoder.js';
 import type { Operator, TokenChunk, Usage } from '../types.js';
 import { assertFunction, assertNumber, assertOptionalNumber, describeValue } from '../validate.js';
-import { returnQuietly } from './internal/interruptible.js';
+import {
+  READ_INTO,
+  returnQuietly,
+  tryReadInto,
+  UNHANDLED,
+  type ErrorHandler,
+  type ResultHandler,
+} from './internal/interruptible.js';
 
 /** Event names of the frames {@link toSSE} writes. Each must be non-empty and free of CR, LF, NUL and lone surrogates. */
 export interface SSEEventNames {
@@ -99,6 +106,8 @@ export function toSSE(options: ToSSEOptions = {}): Operator<TokenChunk, string> 
 const MAX_DELAY = 2_147_483_647;
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 const HEARTBEAT: IteratorYieldResult<string> = Object.freeze({ done: false, value: HEARTBEAT_FRAME });
+// #waiting while a read taken into a handler (READ_INTO) is pending: it has no promise.
+const DETACHED: Promise<IteratorResult<string>> = new Promise<IteratorResult<string>>(() => undefined);
 
 interface Config {
   tokenEvent: string;
@@ -126,6 +135,8 @@ class SSEIterator implements AsyncIterableIterator<string> {
   #reading = false;
   #ready: string | undefined;
   #resolve: ((result: IteratorResult<string>) => void) | undefined;
+  // The read in #resolve was taken into a handler (READ_INTO): it has no promise.
+  #detached = false;
   #waiting: Promise<IteratorResult<string>> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #since = 0;
@@ -142,6 +153,7 @@ class SSEIterator implements AsyncIterableIterator<string> {
     const waiting = this.#waiting;
     if (waiting !== undefined) {
       const again = () => this.next();
+      if (waiting === DETACHED) return this.#waitDetached().then(again, again);
       return waiting.then(again, again);
     }
     const ready = this.#ready;
@@ -166,6 +178,21 @@ class SSEIterator implements AsyncIterableIterator<string> {
     return read;
   }
 
+  // Taken only when the read has to wait: a frame ready now goes through next().
+  [READ_INTO](onResult: ResultHandler<string, unknown>, _onError: ErrorHandler<unknown>): boolean {
+    if (this.#waiting !== undefined || this.#ready !== undefined || this.#ended || this.#first !== undefined) return false;
+    this.#resolve = onResult as (result: IteratorResult<string>) => void;
+    this.#detached = true;
+    this.#waiting = DETACHED;
+    const { heartbeatMs } = this.#config;
+    if (heartbeatMs > 0) {
+      this.#since = performance.now();
+      this.#timer ??= setTimeout(this.#onTimer, heartbeatMs);
+    }
+    if (!this.#reading) this.#read();
+    return true;
+  }
+
   return(): Promise<IteratorResult<string>> {
     this.#end();
     this.#ready = undefined;
@@ -184,6 +211,8 @@ class SSEIterator implements AsyncIterableIterator<string> {
 
   #read(): void {
     this.#reading = true;
+    // No promise for this read when the source can take it into the handlers (READ_INTO).
+    if (tryReadInto(this.#source, this.#onResult, this.#onError)) return;
     let result: Promise<IteratorResult<TokenChunk>>;
     try {
       result = Promise.resolve(this.#source.next());
@@ -233,9 +262,33 @@ class SSEIterator implements AsyncIterableIterator<string> {
 
   #settle(result: IteratorResult<string>): void {
     const resolve = this.#resolve;
+    const detached = this.#detached;
+    const wake = this.#wake;
     this.#resolve = undefined;
     this.#waiting = undefined;
-    resolve?.(result);
+    this.#detached = false;
+    this.#wake = undefined;
+    wake?.();
+    if (!detached) resolve?.(result);
+    else {
+      try {
+        (resolve as (result: IteratorResult<string>) => unknown)(result);
+      } catch (error) {
+        UNHANDLED(error);
+      }
+    }
+  }
+
+  // A second reader while a detached read is pending waits for it to settle.
+  #wake: (() => void) | undefined;
+  #waitDetached(): Promise<unknown> {
+    return new Promise<void>((resolve) => {
+      const previous = this.#wake;
+      this.#wake = () => {
+        previous?.();
+        resolve();
+      };
+    });
   }
 
   #end(): void {

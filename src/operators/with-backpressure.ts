@@ -2,7 +2,19 @@ import { BackpressureError } from '../errors.js';
 import type { Operator, TokenChunk } from '../types.js';
 import { assertNumber, assertOneOf, assertOptionalNumber, describeValue } from '../validate.js';
 import { ChunkBuffer, utf8Length } from './internal/coalesce.js';
-import { returnQuietly, SETTLES_ON_RETURN } from './internal/interruptible.js';
+import {
+  IGNORE,
+  READ_INTO,
+  READ_THROUGH,
+  returnQuietly,
+  settleThrough,
+  SETTLES_ON_RETURN,
+  type ErrorHandler,
+  type ResultHandler,
+  tryReadInto,
+  tryReadThrough,
+  UNHANDLED,
+} from './internal/interruptible.js';
 import { TokenBucket } from './internal/token-bucket.js';
 
 /**
@@ -57,6 +69,8 @@ interface Config {
 
 type Result = IteratorResult<TokenChunk, undefined>;
 const DONE: Result = Object.freeze({ done: true, value: undefined });
+// The #reader of a read taken into handlers (READ_INTO): it has no promise of its own.
+const DETACHED: Promise<Result> = new Promise<Result>(() => undefined);
 
 /**
  * Reads ahead of a slow consumer into a bounded buffer, so a fast provider is drained without
@@ -104,7 +118,12 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
   #reader: Promise<Result> | undefined;
   #resolve: ((result: Result) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
+  // The pending read was taken through (READ_THROUGH): it settles with these applied.
+  #thenResult: ResultHandler<TokenChunk, unknown> | undefined;
+  #thenError: ErrorHandler<unknown> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  // A second reader of a detached read waits on this.
+  #wake: (() => void) | undefined;
 
   constructor(source: AsyncIterable<TokenChunk>, config: Config) {
     this.#config = config;
@@ -113,9 +132,12 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
   }
 
   next(): Promise<Result> {
-    if (this.#reader !== undefined) {
+    const pending = this.#reader;
+    if (pending !== undefined) {
       const again = () => this.next();
-      return this.#reader.then(again, again);
+      const waiting =
+        pending === DETACHED ? (this.#reader = new Promise<Result>((resolve) => (this.#wake = () => resolve(DONE)))) : pending;
+      return waiting.then(again, again);
     }
     this.#started = true;
     if (this.#buffer.length > 0) {
@@ -151,6 +173,30 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
     return true;
   }
 
+  // Taken only when the read has to wait for the source: the reader's promise is the only one.
+  [READ_THROUGH]<R>(onResult: ResultHandler<TokenChunk, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
+    if (this.#reader !== undefined || this.#buffer.length > 0 || this.#ended) return undefined;
+    this.#started = true;
+    const reader = new Promise<Result>(this.#capture);
+    this.#reader = reader;
+    this.#thenResult = onResult;
+    this.#thenError = onError;
+    this.#pull();
+    return reader as Promise<unknown> as Promise<R>;
+  }
+
+  [READ_INTO](onResult: ResultHandler<TokenChunk, unknown>, onError: ErrorHandler<unknown>): boolean {
+    if (this.#reader !== undefined || this.#buffer.length > 0 || this.#ended) return false;
+    this.#started = true;
+    this.#reader = DETACHED;
+    this.#resolve = IGNORE;
+    this.#reject = UNHANDLED;
+    this.#thenResult = onResult;
+    this.#thenError = onError;
+    this.#pull();
+    return true;
+  }
+
   get buffered(): { chunks: number; bytes: number } {
     return { chunks: this.#buffer.length, bytes: this.#buffer.bytes };
   }
@@ -167,7 +213,9 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
     if (overflow !== 'error' && (buffer.length >= highWaterMark || buffer.bytes >= maxBufferedBytes)) return;
     this.#pulling = true;
     try {
-      this.#source.next().then(this.#onResult, this.#onError);
+      if (!tryReadInto(this.#source, this.#onResult, this.#onError) && tryReadThrough(this.#source, this.#onResult, this.#onError) === undefined) {
+        this.#source.next().then(this.#onResult, this.#onError);
+      }
     } catch (error) {
       this.#onError(error);
     }
@@ -197,8 +245,7 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
     const buffer = this.#buffer;
     const resolve = this.#resolve;
     if (resolve !== undefined && buffer.length === 0 && (this.#bucket === undefined || this.#bucket.take())) {
-      this.#settleReader();
-      resolve({ done: false, value: chunk });
+      this.#settleReader(resolve, { done: false, value: chunk }, false);
       return;
     }
     const size = utf8Length(chunk.token);
@@ -227,10 +274,12 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
     const resolve = this.#resolve;
     const reject = this.#reject;
     if (resolve === undefined || reject === undefined || this.#buffer.length > 0) return;
+    const thenResult = this.#thenResult;
+    const thenError = this.#thenError;
     this.#settleReader();
     this.#finish();
-    if (failure === undefined) resolve(DONE);
-    else reject(failure.error);
+    if (failure === undefined) settleThrough(thenResult, thenError, resolve, reject, DONE, false);
+    else settleThrough(thenResult, thenError, resolve, reject, failure.error, true);
   }
 
   #take(): Result {
@@ -250,14 +299,25 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
     const resolve = this.#resolve;
     if (resolve === undefined || this.#buffer.length === 0) return;
     if (!(this.#bucket as TokenBucket).take()) return this.#arm();
-    this.#settleReader();
-    resolve(this.#take());
+    this.#settleReader(resolve, this.#take(), false);
   };
 
-  #settleReader(): void {
+  /** Clears the pending read; with `resolve`, settles it with `value` (through its handlers, if any). */
+  #settleReader(resolve?: (result: Result) => void, value?: Result, failed?: boolean): void {
+    const reject = this.#reject as (error: unknown) => void;
+    const thenResult = this.#thenResult;
+    const thenError = this.#thenError;
     this.#reader = undefined;
     this.#resolve = undefined;
     this.#reject = undefined;
+    this.#thenResult = undefined;
+    this.#thenError = undefined;
+    const wake = this.#wake;
+    if (wake !== undefined) {
+      this.#wake = undefined;
+      wake();
+    }
+    if (resolve !== undefined) settleThrough(thenResult, thenError, resolve, reject, value, failed === true);
   }
 
   /** Releases everything: the source, the timer, the buffer; a pending read resolves as done. */
@@ -269,8 +329,8 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
     this.#timer = undefined;
     this.#buffer.clear();
     const resolve = this.#resolve;
-    this.#settleReader();
-    resolve?.(DONE);
+    if (resolve === undefined) this.#settleReader();
+    else this.#settleReader(resolve, DONE, false);
   }
 
   // Not awaited: while a read is pending, a generator's return() waits for that read to settle.

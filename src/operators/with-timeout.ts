@@ -1,7 +1,14 @@
 import { StreamTimeoutError, type TimeoutPhase } from '../errors.js';
 import type { Operator } from '../types.js';
 import { assertOptionalNumber, describeValue } from '../validate.js';
-import { Interruptible, SETTLES_ON_RETURN } from './internal/interruptible.js';
+import {
+  Interruptible,
+  READ_INTO,
+  READ_THROUGH,
+  SETTLES_ON_RETURN,
+  type ErrorHandler,
+  type ResultHandler,
+} from './internal/interruptible.js';
 
 /** Options of {@link withTimeout}. Every limit is in ms; leave it out (or pass `Infinity`) for none. */
 export interface WithTimeoutOptions {
@@ -89,6 +96,26 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     const inner = this.#inner;
     if (inner.closed) return inner.next();
+    this.#startRead();
+    return inner.next();
+  }
+
+  [READ_THROUGH]<R>(onResult: ResultHandler<T, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
+    const inner = this.#inner;
+    if (inner.busy) return undefined;
+    this.#startRead();
+    return inner[READ_THROUGH](onResult, onError);
+  }
+
+  [READ_INTO](onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): boolean {
+    const inner = this.#inner;
+    if (inner.busy) return false;
+    this.#startRead();
+    return inner[READ_INTO](onResult, onError);
+  }
+
+  /** Arms the deadline of the read that starts now. */
+  #startRead(): void {
     const phaseMs = this.#gotChunk ? this.#limits.idleMs : this.#limits.firstTokenMs;
     const now = this.#started && phaseMs === Infinity ? 0 : performance.now();
     if (!this.#started) {
@@ -99,14 +126,13 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
     if (phaseAt === Infinity && this.#totalAt === Infinity && this.#gotChunk) {
       this.#clearTimer(); // only firstTokenMs was set: nothing left to time
       this.#deadline = Infinity;
-      return inner.next();
+      return;
     }
     this.#reading = true;
     const total = phaseAt > this.#totalAt;
     this.#deadline = total ? this.#totalAt : phaseAt;
     this.#phase = total ? 'total' : this.#gotChunk ? 'idle' : 'first-token';
     if (this.#deadline < this.#timerAt) this.#arm(this.#deadline);
-    return inner.next();
   }
 
   return(): Promise<IteratorResult<T>> {

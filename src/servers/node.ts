@@ -5,6 +5,7 @@ import { StreamAbortedError } from '../errors.js';
 import type { StreamMetrics } from '../operators/monitored.js';
 import { sseHeaders } from '../sse/encoder.js';
 import { describeValue } from '../validate.js';
+import { tryReadInto } from '../operators/internal/interruptible.js';
 import type { HttpErrorResponse } from './internal/http-error.js';
 import { assertNodeOptions, FrameWriter, MAX_DELAY, mergeHeaders } from './internal/node-writer.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './internal/registry.js';
@@ -212,17 +213,51 @@ class NodeSSEResponse implements LiveStream {
   }
 
   /** Reads every frame to the end; once the response is over, frames are only drained so the stream settles. */
-  async #pump(): Promise<void> {
-    const frames = this.#stream.frames;
-    const writer = this.#writer;
-    for (;;) {
-      const result = await frames.next();
-      if (result.done === true) return;
-      if (this.#state !== 'streaming') continue;
-      writer.push(result.value);
-      if (writer.blocked) await writer.whenWritable();
-    }
+  // Reads each frame into #onFrame (no promise per frame where the frames allow, READ_INTO),
+  // writes it, and reads the next; settles when the frames end.
+  #pump(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pumpDone = resolve;
+      this.#pumpFailed = reject;
+      this.#readFrame();
+    });
   }
+
+  #pumpDone: (() => void) | undefined;
+  #pumpFailed: ((error: unknown) => void) | undefined;
+
+  readonly #readFrame = (): void => {
+    const frames = this.#stream.frames;
+    try {
+      if (!tryReadInto(frames, this.#onFrame, this.#onFrameError)) frames.next().then(this.#onFrame, this.#onFrameError);
+    } catch (error) {
+      this.#onFrameError(error);
+    }
+  };
+
+  readonly #onFrame = (result: IteratorResult<string>): void => {
+    try {
+      if (result.done === true) {
+        this.#pumpDone?.();
+        return;
+      }
+      if (this.#state === 'streaming') {
+        const writer = this.#writer;
+        writer.push(result.value);
+        if (writer.blocked) {
+          writer.whenWritable().then(this.#readFrame, this.#onFrameError);
+          return;
+        }
+      }
+      this.#readFrame();
+    } catch (error) {
+      this.#onFrameError(error);
+    }
+  };
+
+  readonly #onFrameError = (error: unknown): void => {
+    this.#pumpFailed?.(error);
+  };
 
   #startStream(): void {
     this.#state = 'streaming';

@@ -8,6 +8,93 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  */
 export const SETTLES_ON_RETURN: unique symbol = Symbol('tokenrelay.settlesOnReturn');
 
+/**
+ * An iterator with `[READ_THROUGH](onResult, onError)` can settle its next read with those
+ * handlers already applied: the same as `next().then(onResult, onError)`, without a promise and a
+ * reaction of its own in between (a layer over it then costs no promise per chunk). It returns
+ * `undefined` when it cannot take the read that way; the caller then uses `next().then(…)`.
+ */
+export const READ_THROUGH: unique symbol = Symbol('tokenrelay.readThrough');
+
+/**
+ * Like {@link READ_THROUGH} for a caller that has no use for the read's promise:
+ * `[READ_INTO](onResult, onError)` takes the next read with no promise at all (the handlers
+ * run when it settles; what they throw is an unhandled rejection, as from an unused `then()`),
+ * and returns `false` when it cannot.
+ */
+export const READ_INTO: unique symbol = Symbol('tokenrelay.readInto');
+
+export interface ReadsInto<T> {
+  [READ_INTO](onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): boolean;
+}
+
+/** Takes the next read of `iterator` into the handlers (see {@link READ_INTO}); `false` if it takes none. */
+export function tryReadInto<T>(
+  iterator: AsyncIterator<T>,
+  onResult: ResultHandler<T, unknown>,
+  onError: ErrorHandler<unknown>,
+): boolean {
+  const into = (iterator as Partial<ReadsInto<T>>)[READ_INTO];
+  return into !== undefined && into.call(iterator, onResult, onError);
+}
+
+/** The settle functions of a read that has no promise (READ_INTO). */
+export const IGNORE = (): void => undefined;
+export const UNHANDLED = (error: unknown): void => void Promise.reject(error);
+
+export type ResultHandler<T, R = IteratorResult<T>> = (result: IteratorResult<T>) => R;
+export type ErrorHandler<R> = (error: unknown) => R;
+
+export interface ReadsThrough<T> {
+  [READ_THROUGH]<R>(onResult: ResultHandler<T, R>, onError: ErrorHandler<R>): Promise<R> | undefined;
+}
+
+/** `iterator.next().then(onResult, onError)`, read through when the iterator can. */
+export function readThrough<T, R>(
+  iterator: AsyncIterator<T>,
+  onResult: ResultHandler<T, R>,
+  onError: ErrorHandler<R>,
+): Promise<R> {
+  return tryReadThrough(iterator, onResult, onError) ?? nextOf(iterator).then(onResult, onError);
+}
+
+/** The read through `iterator` (see {@link READ_THROUGH}), or `undefined` if it takes none. */
+export function tryReadThrough<T, R>(
+  iterator: AsyncIterator<T>,
+  onResult: ResultHandler<T, R>,
+  onError: ErrorHandler<R>,
+): Promise<R> | undefined {
+  const through = (iterator as Partial<ReadsThrough<T>>)[READ_THROUGH];
+  return through === undefined ? undefined : (through.call(iterator, onResult, onError) as Promise<R> | undefined);
+}
+
+/**
+ * Settles a read taken through ({@link READ_THROUGH}): `resolve` with the handlers' result, or
+ * `reject` with what they throw; without handlers, as they are.
+ */
+export function settleThrough<T>(
+  onResult: ResultHandler<T, unknown> | undefined,
+  onError: ErrorHandler<unknown> | undefined,
+  resolve: (value: never) => void,
+  reject: (error: unknown) => void,
+  value: unknown,
+  failed: boolean,
+): void {
+  if (onResult === undefined || onError === undefined) {
+    if (failed) reject(value);
+    else (resolve as (value: unknown) => void)(value);
+    return;
+  }
+  let settled: unknown;
+  try {
+    settled = failed ? onError(value) : onResult(value as IteratorResult<T>);
+  } catch (error) {
+    reject(error);
+    return;
+  }
+  (resolve as (value: unknown) => void)(settled);
+}
+
 /** Sees each result (or failure) of the source before the reader; what `result` throws fails that read. */
 export interface ReadObserver<T> {
   result?: ((result: IteratorResult<T>) => IteratorResult<T>) | undefined;
@@ -36,8 +123,13 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
   #resolve: ((result: IteratorResult<T>) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
   #current: Promise<IteratorResult<T>> | undefined;
+  // A read taken into handlers has no promise: a second reader waits for this one instead.
+  #wake: (() => void) | undefined;
   // Direct reads only: the stop error that the read in flight rejects with once the source settles it.
   #stopError: { value: unknown } | undefined;
+  // The read in flight was taken through (READ_THROUGH): it settles with these applied.
+  #thenResult: ResultHandler<T, unknown> | undefined;
+  #thenError: ErrorHandler<unknown> | undefined;
 
   constructor(source: AsyncIterable<T>, onClose?: () => void, observer?: ReadObserver<T>) {
     this.#source = source[Symbol.asyncIterator]();
@@ -55,11 +147,28 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
     return true;
   }
 
+  /** True while a read is in flight or after the stream ended: a read through is not taken then. */
+  get busy(): boolean {
+    return this.#reading || this.#closed;
+  }
+
+  [READ_THROUGH]<R>(onResult: ResultHandler<T, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
+    if (this.#reading || this.#closed) return undefined;
+    return this.#read(onResult, onError) as Promise<unknown> as Promise<R>;
+  }
+
+  [READ_INTO](onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): boolean {
+    if (this.#reading || this.#closed) return false;
+    this.#read(onResult, onError, true);
+    return true;
+  }
+
   next(): Promise<IteratorResult<T>> {
     if (this.#reading) {
       // Reads are served in order: a second caller waits for the read in flight.
       const again = () => this.next();
-      return (this.#current as Promise<IteratorResult<T>>).then(again, again);
+      const current = this.#current ?? (this.#current = new Promise<IteratorResult<T>>((resolve) => (this.#wake = () => resolve(DONE))));
+      return current.then(again, again);
     }
     return this.#read();
   }
@@ -94,13 +203,16 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
     if (!this.#sourceDone) returnQuietly(this.#source);
     const resolve = this.#resolve;
     const reject = this.#reject;
+    const thenResult = this.#thenResult;
+    const thenError = this.#thenError;
     this.#settled();
-    if (error === undefined) resolve?.(DONE);
-    else if (reject !== undefined) reject(error);
-    else this.#error = { value: error };
+    if (resolve === undefined || reject === undefined) {
+      if (error !== undefined) this.#error = { value: error };
+    } else if (error === undefined) settleThrough(thenResult, thenError, resolve, reject, DONE, false);
+    else settleThrough(thenResult, thenError, resolve, reject, error, true);
   }
 
-  #read(): Promise<IteratorResult<T>> {
+  #read(thenResult?: ResultHandler<T, unknown>, thenError?: ErrorHandler<unknown>, detached = false): Promise<IteratorResult<T>> {
     if (this.#closed) {
       const error = this.#error;
       if (error === undefined) return Promise.resolve(DONE);
@@ -108,15 +220,25 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
       return Promise.reject(error.value);
     }
     this.#reading = true;
-    let read: Promise<IteratorResult<T>>;
+    this.#thenResult = thenResult;
+    this.#thenError = thenError;
+    let read: Promise<IteratorResult<T>> | undefined;
     if (this.#direct) {
-      read = nextOf(this.#source).then(this.#onDirectResult, this.#onDirectError);
+      // Read through the source when it can (stacked operators then share one promise per chunk).
+      if (!detached || !tryReadInto(this.#source, this.#onDirectResult, this.#onDirectError)) {
+        read = readThrough(this.#source, this.#onDirectResult, this.#onDirectError) as Promise<IteratorResult<T>>;
+      }
     } else {
-      read = new Promise<IteratorResult<T>>(this.#capture);
-      nextOf(this.#source).then(this.#onResult, this.#onError);
+      if (detached) {
+        this.#resolve = IGNORE;
+        this.#reject = UNHANDLED;
+      } else {
+        read = new Promise<IteratorResult<T>>(this.#capture);
+      }
+      readThrough(this.#source, this.#onResult, this.#onError);
     }
     this.#current = read;
-    return read;
+    return read as Promise<IteratorResult<T>>;
   }
 
   // Bound once: a read allocates its promise and nothing else. A result that arrives after a
@@ -130,35 +252,67 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
     const resolve = this.#resolve;
     const reject = this.#reject as (error: unknown) => void;
     if (resolve === undefined) return;
+    const thenResult = this.#thenResult;
+    const thenError = this.#thenError;
     this.#settled();
     let observed: IteratorResult<T>;
     try {
       observed = this.#observe(result);
     } catch (error) {
-      reject(error);
+      settleThrough(thenResult, thenError, resolve, reject, error, true);
       return;
     }
-    resolve(observed);
+    settleThrough(thenResult, thenError, resolve, reject, observed, false);
   };
 
   readonly #onError = (error: unknown): void => {
+    const resolve = this.#resolve as (result: IteratorResult<T>) => void;
     const reject = this.#reject;
     if (reject === undefined) return;
+    const thenResult = this.#thenResult;
+    const thenError = this.#thenError;
     this.#settled();
-    reject(this.#fail(error));
+    settleThrough(thenResult, thenError, resolve, reject, this.#fail(error), true);
   };
 
-  readonly #onDirectResult = (result: IteratorResult<T>): IteratorResult<T> => {
+  // A direct read's handlers, followed by those of a read taken through this one, as then() would.
+  readonly #onDirectResult = (result: IteratorResult<T>): unknown => {
+    const thenResult = this.#thenResult;
+    const thenError = this.#thenError as ErrorHandler<unknown>;
+    if (thenResult === undefined) return this.#directResult(result);
+    let value: IteratorResult<T>;
+    try {
+      value = this.#directResult(result);
+    } catch (error) {
+      return thenError(error);
+    }
+    return thenResult(value);
+  };
+
+  readonly #onDirectError = (error: unknown): unknown => {
+    const thenResult = this.#thenResult;
+    const thenError = this.#thenError as ErrorHandler<unknown>;
+    if (thenResult === undefined) return this.#directError(error);
+    let value: IteratorResult<T>;
+    try {
+      value = this.#directError(error);
+    } catch (failure) {
+      return thenError(failure);
+    }
+    return thenResult(value);
+  };
+
+  #directResult(result: IteratorResult<T>): IteratorResult<T> {
     this.#settled();
     if (this.#closed && !this.#sourceDone) return this.#stopped();
     return this.#observe(result);
-  };
+  }
 
-  readonly #onDirectError = (error: unknown): IteratorResult<T> => {
+  #directError(error: unknown): IteratorResult<T> {
     this.#settled();
     if (this.#closed && !this.#sourceDone) return this.#stopped();
     throw this.#fail(error);
-  };
+  }
 
   #stopped(): IteratorReturnResult<undefined> {
     const error = this.#stopError;
@@ -185,6 +339,13 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
 
   #settled(): void {
     this.#reading = false;
+    this.#thenResult = undefined;
+    this.#thenError = undefined;
+    const wake = this.#wake;
+    if (wake !== undefined) {
+      this.#wake = undefined;
+      wake();
+    }
     this.#resolve = undefined;
     this.#reject = undefined;
   }

@@ -1,4 +1,12 @@
-import { returnQuietly } from './interruptible.js';
+import {
+  READ_INTO,
+  READ_THROUGH,
+  returnQuietly,
+  tryReadInto,
+  type ErrorHandler,
+  type ReadsThrough,
+  type ResultHandler,
+} from './interruptible.js';
 
 /**
  * An iterator whose first result can be awaited before iteration starts: a server adapter
@@ -36,6 +44,15 @@ export class Peekable<T> implements AsyncIterableIterator<T> {
       return this.peek();
     }
     return this.#source.next();
+  }
+
+  [READ_THROUGH]<R>(onResult: ResultHandler<T, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
+    if (!this.#served) return undefined;
+    return (this.#source as Partial<ReadsThrough<T>>)[READ_THROUGH]?.(onResult, onError);
+  }
+
+  [READ_INTO](onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): boolean {
+    return this.#served && tryReadInto(this.#source, onResult, onError);
   }
 
   return(): Promise<IteratorResult<T>> {
