@@ -7,6 +7,7 @@ import {
   READ_INTO,
   READ_THROUGH,
   SETTLES_ON_RETURN,
+  TAKE_READY,
   type ErrorHandler,
   type ResultHandler,
 } from './internal/interruptible.js';
@@ -225,6 +226,11 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
   [READ_INTO](onResult: ResultHandler<TokenChunk, unknown>, onError: ErrorHandler<unknown>): boolean {
     if (this.#startedAt === undefined) this.#start();
     return this.#inner[READ_INTO](onResult, onError);
+  }
+
+  [TAKE_READY](): IteratorYieldResult<TokenChunk> | undefined {
+    if (this.#startedAt === undefined) this.#start();
+    return this.#inner[TAKE_READY]();
   }
 
   return(): Promise<IteratorResult<TokenChunk>> {

@@ -12,6 +12,8 @@ import { assertFunction, assertNumber, assertOptionalNumber, describeValue } fro
 import {
   READ_INTO,
   returnQuietly,
+  TAKE_READY,
+  takeReady,
   tryReadInto,
   UNHANDLED,
   type ErrorHandler,
@@ -176,6 +178,38 @@ class SSEIterator implements AsyncIterableIterator<string> {
     }
     if (!this.#reading) this.#read();
     return read;
+  }
+
+  // A frame that needs no wait: one already made, or a chunk the source has ready.
+  [TAKE_READY](): IteratorYieldResult<string> | undefined {
+    if (this.#waiting !== undefined) return undefined;
+    const ready = this.#ready;
+    if (ready !== undefined) {
+      this.#ready = undefined;
+      return { done: false, value: ready };
+    }
+    if (this.#ended) return undefined;
+    const first = this.#first;
+    if (first !== undefined) {
+      this.#first = undefined;
+      return { done: false, value: first };
+    }
+    if (this.#reading) return undefined;
+    let result: IteratorYieldResult<TokenChunk> | undefined;
+    try {
+      result = takeReady(this.#source);
+    } catch (error) {
+      this.#sourceDone = true;
+      return { done: false, value: this.#errorFrame(error) };
+    }
+    if (result === undefined) return undefined;
+    let frame: string;
+    try {
+      frame = this.#encode(result.value);
+    } catch (error) {
+      frame = this.#errorFrame(error);
+    }
+    return { done: false, value: frame };
   }
 
   // Taken only when the read has to wait: a frame ready now goes through next().

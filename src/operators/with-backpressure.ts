@@ -9,6 +9,7 @@ import {
   returnQuietly,
   settleThrough,
   SETTLES_ON_RETURN,
+  TAKE_READY,
   type ErrorHandler,
   type ResultHandler,
   tryReadInto,
@@ -197,6 +198,14 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
     return true;
   }
 
+  // What is buffered goes out without a promise; paced chunks only when the bucket allows.
+  [TAKE_READY](): IteratorYieldResult<TokenChunk> | undefined {
+    if (this.#reader !== undefined || this.#buffer.length === 0) return undefined;
+    if (this.#bucket !== undefined && !this.#bucket.take()) return undefined;
+    this.#started = true;
+    return this.#take();
+  }
+
   get buffered(): { chunks: number; bytes: number } {
     return { chunks: this.#buffer.length, bytes: this.#buffer.bytes };
   }
@@ -282,7 +291,7 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
     else settleThrough(thenResult, thenError, resolve, reject, failure.error, true);
   }
 
-  #take(): Result {
+  #take(): IteratorYieldResult<TokenChunk> {
     const chunk = this.#buffer.shift();
     this.#pull();
     return { done: false, value: chunk };

@@ -227,8 +227,19 @@ class NodeSSEResponse implements LiveStream {
   #pumpFailed: ((error: unknown) => void) | undefined;
 
   readonly #readFrame = (): void => {
-    const frames = this.#stream.frames;
+    const stream = this.#stream;
     try {
+      // Frames already there (read ahead, or peeked) go to the writer at once, joined there.
+      for (let frame = stream.takeFrame(); frame !== undefined; frame = stream.takeFrame()) {
+        if (this.#state !== 'streaming') continue;
+        const writer = this.#writer;
+        writer.push(frame);
+        if (writer.blocked) {
+          writer.whenWritable().then(this.#readFrame, this.#onFrameError);
+          return;
+        }
+      }
+      const frames = stream.frames;
       if (!tryReadInto(frames, this.#onFrame, this.#onFrameError)) frames.next().then(this.#onFrame, this.#onFrameError);
     } catch (error) {
       this.#onFrameError(error);

@@ -140,28 +140,25 @@ class SSEBody implements LiveStream {
   };
 
   /**
-   * One body chunk: the next frame, joined with the frames after it that are already there
-   * (`ready()`: read ahead while the client was slow, or a burst from the provider). A frame
-   * that needs the provider is never waited for, so nothing already read is held back.
+   * One body chunk: the frames that are already there (read ahead while the client was slow, or
+   * a burst from the provider), joined, or else the next frame once it comes. A frame that needs
+   * the provider is never waited for once there is text to send, so nothing read is held back.
    */
   async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
     const stream = this.#stream;
-    const first = await stream.frames.next();
-    if (!this.#open) return;
-    if (first.done === true) return this.#finish();
-    let text = first.value;
-    let ended = false;
-    for (let count = 1; count < MAX_COMBINED_FRAMES && text.length < MAX_COMBINED_CHARS && stream.ready(); count++) {
-      const result = await stream.frames.next();
-      if (result.done === true) {
-        ended = true;
-        break;
-      }
-      text += result.value;
+    let text = stream.takeFrame();
+    if (text === undefined) {
+      const first = await stream.frames.next();
+      if (!this.#open) return;
+      if (first.done === true) return this.#finish();
+      text = first.value;
     }
-    if (!this.#open) return;
-    controller.enqueue(encoder.encode(text));
-    if (ended) this.#finish();
+    for (let count = 1; count < MAX_COMBINED_FRAMES && text.length < MAX_COMBINED_CHARS; count++) {
+      const frame = stream.takeFrame();
+      if (frame === undefined) break;
+      text += frame;
+    }
+    if (this.#open) controller.enqueue(encoder.encode(text));
   }
 
   /** The stream ended by itself (done or error frame sent): no abort, just release. */

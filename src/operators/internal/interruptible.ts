@@ -24,6 +24,25 @@ export const READ_THROUGH: unique symbol = Symbol('tokenrelay.readThrough');
  */
 export const READ_INTO: unique symbol = Symbol('tokenrelay.readInto');
 
+/**
+ * `[TAKE_READY]()` hands over the next result at once, synchronously, when it is already there
+ * (read ahead into a buffer), and returns `undefined` when it is not (or a read is pending, or
+ * the stream has ended): then the caller reads as usual. A taken result is exactly what the
+ * next `next()` would have settled with, so a consumer can drain what is buffered in one go
+ * (one write, one body chunk) without a promise per chunk. What it throws fails that read.
+ */
+export const TAKE_READY: unique symbol = Symbol('tokenrelay.takeReady');
+
+export interface TakesReady<T> {
+  [TAKE_READY](): IteratorYieldResult<T> | undefined;
+}
+
+/** The next result of `iterator` if it is there now (see {@link TAKE_READY}), else `undefined`. */
+export function takeReady<T>(iterator: AsyncIterator<T>): IteratorYieldResult<T> | undefined {
+  const take = (iterator as Partial<TakesReady<T>>)[TAKE_READY];
+  return take === undefined ? undefined : take.call(iterator);
+}
+
 export interface ReadsInto<T> {
   [READ_INTO](onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): boolean;
 }
@@ -161,6 +180,18 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
     if (this.#reading || this.#closed) return false;
     this.#read(onResult, onError, true);
     return true;
+  }
+
+  [TAKE_READY](): IteratorYieldResult<T> | undefined {
+    if (this.#reading || this.#closed) return undefined;
+    let result: IteratorYieldResult<T> | undefined;
+    try {
+      result = takeReady(this.#source);
+    } catch (error) {
+      throw this.#fail(error);
+    }
+    // The observer may throw: that read fails, as a read that settled would.
+    return result === undefined ? undefined : (this.#observe(result) as IteratorYieldResult<T>);
   }
 
   next(): Promise<IteratorResult<T>> {

@@ -2,6 +2,8 @@ import {
   READ_INTO,
   READ_THROUGH,
   returnQuietly,
+  TAKE_READY,
+  takeReady,
   tryReadInto,
   type ErrorHandler,
   type ReadsThrough,
@@ -18,6 +20,8 @@ export class Peekable<T> implements AsyncIterableIterator<T> {
   #first: Promise<IteratorResult<T>> | undefined;
   #settled = false;
   #served = false;
+  // The first result once it settled with a chunk, so it can be taken without a promise.
+  #value: IteratorYieldResult<T> | undefined;
 
   constructor(source: AsyncIterable<T>) {
     this.#source = source[Symbol.asyncIterator]();
@@ -28,7 +32,10 @@ export class Peekable<T> implements AsyncIterableIterator<T> {
     if (this.#first === undefined) {
       this.#first = this.#source.next();
       const settled = () => void (this.#settled = true);
-      this.#first.then(settled, settled);
+      this.#first.then((result) => {
+        this.#settled = true;
+        if (result.done !== true) this.#value = result;
+      }, settled);
     }
     return this.#first;
   }
@@ -41,6 +48,7 @@ export class Peekable<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     if (!this.#served) {
       this.#served = true;
+      this.#value = undefined;
       return this.peek();
     }
     return this.#source.next();
@@ -51,12 +59,22 @@ export class Peekable<T> implements AsyncIterableIterator<T> {
     return (this.#source as Partial<ReadsThrough<T>>)[READ_THROUGH]?.(onResult, onError);
   }
 
+  [TAKE_READY](): IteratorYieldResult<T> | undefined {
+    if (this.#served) return takeReady(this.#source);
+    const value = this.#value;
+    if (value === undefined) return undefined;
+    this.#served = true;
+    this.#value = undefined;
+    return value;
+  }
+
   [READ_INTO](onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): boolean {
     return this.#served && tryReadInto(this.#source, onResult, onError);
   }
 
   return(): Promise<IteratorResult<T>> {
     this.#served = true;
+    this.#value = undefined;
     returnQuietly(this.#source);
     return Promise.resolve({ done: true, value: undefined });
   }

@@ -3,7 +3,8 @@ import { monitored, type MonitorOptions, type StreamMetrics } from '../../operat
 import { Peekable } from '../../operators/internal/peekable.js';
 import { toSSE, type ToSSEOptions } from '../../operators/to-sse.js';
 import { withAbort } from '../../operators/with-abort.js';
-import { inspectBuffer, withBackpressure, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
+import { withBackpressure, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
+import { takeReady } from '../../operators/internal/interruptible.js';
 import { withTimeout, type WithTimeoutOptions } from '../../operators/with-timeout.js';
 import { pipe } from '../../pipe.js';
 import type { TokenChunk, TokenSourceFactory } from '../../types.js';
@@ -88,11 +89,11 @@ export interface ResponseStream {
   /** The SSE frames, the first chunk included. */
   readonly frames: AsyncIterator<string>;
   /**
-   * True when the next frame is already there, so `frames.next()` settles without waiting on
-   * the provider: its chunk was peeked, or waits in the read-ahead buffer. Lets an adapter join
-   * such frames into one write; false when unsure (no read-ahead, or paced by `rate`).
+   * The next frame when it is already there (its chunk was peeked, or waits in the read-ahead
+   * buffer), taken at once, as `frames.next()` would have returned it; else `undefined`, and the
+   * adapter reads with `frames.next()`. Lets an adapter join such frames into one write.
    */
-  ready(): boolean;
+  takeFrame(): string | undefined;
   /** Resolves once, when the stream has ended in any way. */
   readonly metrics: Promise<StreamMetrics>;
 }
@@ -105,14 +106,12 @@ export interface ChunkStream {
   readonly chunks: AsyncIterableIterator<TokenChunk>;
   /** Resolves once, when the stream has ended in any way. */
   readonly metrics: Promise<StreamMetrics>;
-  /** How many chunks wait in the read-ahead buffer (0 without one, or when paced by `rate`). */
-  buffered(): number;
 }
 
 /** Builds the standard pipeline of a response: abort, timeouts, read-ahead, monitoring, SSE. */
 export function openResponseStream(input: TokenSourceInput, options: StreamResponseOptions = {}): ResponseStream {
   assertOptionalNumber('statusWindowMs', options.statusWindowMs, { allowInfinity: true });
-  const { controller, chunks: iterator, metrics, buffered } = openChunkStream(input, options);
+  const { controller, chunks: iterator, metrics } = openChunkStream(input, options);
   const chunks = new Peekable(iterator);
   const frames = toSSE(options)(chunks)[Symbol.asyncIterator]();
   const statusWindowMs = options.statusWindowMs ?? 500;
@@ -121,7 +120,7 @@ export function openResponseStream(input: TokenSourceInput, options: StreamRespo
     controller,
     frames,
     metrics,
-    ready: () => chunks.ready || buffered() > 0,
+    takeFrame: () => takeReady(frames)?.value,
     async begin() {
       const first = await settleWithin(chunks.peek(), statusWindowMs);
       if (first === undefined || !('error' in first)) return undefined;
@@ -153,26 +152,16 @@ export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOpt
   };
   const { backpressure } = options;
   const timeout = withTimeout<TokenChunk>({ ...options.timeout, controller });
-  const readAhead = backpressure === false ? undefined : withBackpressure(backpressure);
-  // Kept to count what it holds. Paced chunks wait for the bucket even when buffered: not counted.
-  const paced = backpressure !== false && backpressure?.rate !== undefined;
-  let buffer: AsyncIterator<TokenChunk> | undefined;
   const chunks = pipe(
     startSource(input, controller.signal),
     timeout,
-    (source: AsyncIterable<TokenChunk>): AsyncIterable<TokenChunk> => {
-      if (readAhead === undefined) return source;
-      const iterator = readAhead(source)[Symbol.asyncIterator]();
-      if (!paced) buffer = iterator;
-      return { [Symbol.asyncIterator]: () => iterator };
-    },
+    backpressure === false ? (source: AsyncIterable<TokenChunk>) => source : withBackpressure(backpressure),
     // After the read-ahead buffer, so a disconnect reaches `monitored` at once, not after the
     // chunks still buffered for a client that is gone.
     withAbort(controller.signal),
     monitored(monitor),
   )[Symbol.asyncIterator]() as AsyncIterableIterator<TokenChunk>;
-  const buffered = () => (buffer === undefined ? 0 : (inspectBuffer(buffer)?.chunks ?? 0));
-  return { controller, chunks, metrics, buffered };
+  return { controller, chunks, metrics };
 }
 
 function loggerOf(logger: unknown): ((record: StreamLogRecord) => void) | undefined {
