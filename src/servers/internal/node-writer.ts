@@ -29,17 +29,50 @@ export interface FrameWriterOptions {
 
 /**
  * Moves SSE frames to a response. Every `res.write` has a fixed cost (a chunk header, a `flush()`
- * under compression middleware, a DATA frame on HTTP/2), so the frames of one tick are joined
- * and written once, on `setImmediate` (or at once past {@link COMBINE_LIMIT}). A write that returns `false` blocks the writer until `drain`: pending
- * text then stays here (at most one limit plus one frame, since the caller stops reading
- * frames while {@link FrameWriter.blocked}), and `onStall` runs if no `drain` comes in time.
+ * under compression middleware, a DATA frame on HTTP/2), so the frames of one turn of the event
+ * loop are joined and written once, after its I/O (or at once past {@link COMBINE_LIMIT}). One
+ * `setImmediate` serves every writer with frames pending, not one per writer: with thousands of
+ * streams, each receiving a token now and then, that is one callback per turn, not per token.
+ * A write that returns `false` blocks the writer until `drain`: pending text then stays here
+ * (at most one limit plus one frame, since the caller stops reading frames while
+ * {@link FrameWriter.blocked}), and `onStall` runs if no `drain` comes in time.
  */
 export class FrameWriter {
+  // The writers with frames pending, flushed together by one setImmediate.
+  static #due: FrameWriter[] = [];
+  static #scheduled = false;
+
+  static #schedule(writer: FrameWriter): void {
+    FrameWriter.#due.push(writer);
+    if (FrameWriter.#scheduled) return;
+    FrameWriter.#scheduled = true;
+    setImmediate(FrameWriter.#flushDue);
+  }
+
+  static readonly #flushDue = (): void => {
+    const writers = FrameWriter.#due;
+    FrameWriter.#due = [];
+    FrameWriter.#scheduled = false;
+    for (const writer of writers) {
+      // Flushed or closed meanwhile: nothing left to write (a writer is listed once per wait).
+      if (!writer.#queued) continue;
+      try {
+        writer.flush();
+      } catch (error) {
+        // As a throw from its own setImmediate would: it must not keep the other writers from theirs.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  };
+
   readonly #res: WritableResponse;
   readonly #options: FrameWriterOptions;
   readonly #flushes: boolean;
   #pending = '';
-  #immediate: ReturnType<typeof setImmediate> | undefined;
+  // Listed in FrameWriter.#due, to be flushed after this turn's I/O.
+  #queued = false;
   #blocked = false;
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | undefined;
@@ -62,15 +95,15 @@ export class FrameWriter {
     if (this.#closed) return;
     this.#pending += frame;
     if (!this.#options.combine || this.#pending.length >= COMBINE_LIMIT) this.flush();
-    else this.#immediate ??= setImmediate(this.#onImmediate);
+    else if (!this.#queued) {
+      this.#queued = true;
+      FrameWriter.#schedule(this);
+    }
   }
 
   /** Writes the pending frames now, unless the response is full. */
   flush(): void {
-    if (this.#immediate !== undefined) {
-      clearImmediate(this.#immediate);
-      this.#immediate = undefined;
-    }
+    this.#queued = false;
     if (this.#closed || this.#blocked || this.#pending === '') return;
     const text = this.#pending;
     this.#pending = '';
@@ -97,16 +130,10 @@ export class FrameWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending = '';
-    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
-    this.#immediate = undefined;
+    this.#queued = false;
     this.#release();
     this.#wakeUp();
   }
-
-  readonly #onImmediate = (): void => {
-    this.#immediate = undefined;
-    this.flush();
-  };
 
   readonly #onDrain = (): void => {
     this.#release();

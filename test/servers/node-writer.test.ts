@@ -1,0 +1,95 @@
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { COMBINE_LIMIT, FrameWriter, type WritableResponse } from '../../src/servers/internal/node-writer.js';
+
+/** A response that records its writes; `full` makes write() report a full buffer. */
+class FakeResponse extends EventEmitter implements WritableResponse {
+  writes: string[] = [];
+  full = false;
+  failWith: Error | undefined;
+
+  write(chunk: string): boolean {
+    if (this.failWith !== undefined) throw this.failWith;
+    this.writes.push(chunk);
+    return !this.full;
+  }
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+const writerOf = (res: FakeResponse, onStall = () => undefined) =>
+  new FrameWriter(res, { writeTimeoutMs: 60_000, combine: true, onStall });
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('FrameWriter', () => {
+  it('writes the frames of one turn in one write per response, after that turn', async () => {
+    const responses = [new FakeResponse(), new FakeResponse(), new FakeResponse()];
+    const writers = responses.map((res) => writerOf(res));
+    writers.forEach((writer, index) => {
+      writer.push(`a${index}\n\n`);
+      writer.push(`b${index}\n\n`);
+    });
+    expect(responses.map((res) => res.writes)).toEqual([[], [], []]);
+    await nextTurn();
+    expect(responses.map((res) => res.writes)).toEqual([['a0\n\nb0\n\n'], ['a1\n\nb1\n\n'], ['a2\n\nb2\n\n']]);
+    writers[1]?.push('c1\n\n');
+    await nextTurn();
+    expect(responses.map((res) => res.writes.length)).toEqual([1, 2, 1]);
+    expect(responses[1]?.writes[1]).toBe('c1\n\n');
+  });
+
+  it('shares one setImmediate among every writer with frames pending', async () => {
+    const spy = vi.spyOn(globalThis, 'setImmediate');
+    const writers = Array.from({ length: 50 }, () => writerOf(new FakeResponse()));
+    for (const writer of writers) writer.push('x\n\n');
+    expect(spy).toHaveBeenCalledTimes(1);
+    await nextTurn();
+  });
+
+  it('writes at once past the combine limit, and nothing twice', async () => {
+    const res = new FakeResponse();
+    const writer = writerOf(res);
+    writer.push('y'.repeat(COMBINE_LIMIT));
+    expect(res.writes).toHaveLength(1);
+    writer.push('z\n\n');
+    await nextTurn();
+    expect(res.writes).toEqual(['y'.repeat(COMBINE_LIMIT), 'z\n\n']);
+  });
+
+  it('writes nothing after close, and keeps flushing the others when one response throws', async () => {
+    const closed = new FakeResponse();
+    const broken = new FakeResponse();
+    const healthy = new FakeResponse();
+    broken.failWith = new Error('socket gone');
+    const closedWriter = writerOf(closed);
+    closedWriter.push('dropped\n\n');
+    closedWriter.close();
+    writerOf(broken).push('lost\n\n');
+    writerOf(healthy).push('kept\n\n');
+    const uncaught = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
+    await nextTurn();
+    expect(closed.writes).toEqual([]);
+    expect(healthy.writes).toEqual(['kept\n\n']);
+    expect(await uncaught).toBe(broken.failWith);
+  });
+
+  it('holds frames while the response is full and writes them on drain', async () => {
+    const res = new FakeResponse();
+    res.full = true;
+    const writer = writerOf(res);
+    writer.push('one\n\n');
+    await nextTurn();
+    expect(writer.blocked).toBe(true);
+    writer.push('two\n\n');
+    await nextTurn();
+    expect(res.writes).toEqual(['one\n\n']);
+    res.full = false;
+    const writable = writer.whenWritable();
+    res.emit('drain');
+    await writable;
+    expect(res.writes).toEqual(['one\n\n', 'two\n\n']);
+    expect(writer.blocked).toBe(false);
+  });
+});
