@@ -29,11 +29,17 @@ export function withAbort<T>(signal: AbortSignal): Operator<T, T> {
   });
 }
 
+/**
+ * What a read ends with when `signal` aborts: a reason that is itself a tokenrelay error (a
+ * timeout) as it is, anything else as the `cause` of a {@link StreamAbortedError}.
+ */
+export function abortErrorOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return isTokenRelayError(reason) ? reason : new StreamAbortedError(undefined, { cause: reason });
+}
+
 function abortable<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncIterableIterator<T> {
-  const onAbort = (): void => {
-    const reason: unknown = signal.reason;
-    iterator.stop(isTokenRelayError(reason) ? reason : new StreamAbortedError(undefined, { cause: reason }));
-  };
+  const onAbort = (): void => iterator.stop(abortErrorOf(signal));
   const iterator = new Interruptible(source, () => signal.removeEventListener('abort', onAbort));
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });

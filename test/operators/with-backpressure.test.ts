@@ -1,8 +1,10 @@
+import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BackpressureError, isBackpressureError, pipe, withBackpressure } from 'tokenrelay';
 import type { TokenChunk } from 'tokenrelay';
-import { inspectBuffer } from '../../src/operators/with-backpressure.js';
+import { StreamTimeoutError } from 'tokenrelay';
+import { inspectBuffer, withBackpressureUntil } from '../../src/operators/with-backpressure.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -574,5 +576,80 @@ describe('withBackpressure: pacing', () => {
     expect(isBackpressureError(error)).toBe(true);
     expect(state.finallyRuns).toBe(1);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('withBackpressureUntil (the adapters’ read-ahead and abort in one layer)', () => {
+  /** A signal whose abort listeners can be counted. */
+  function countedSignal() {
+    const controller = new AbortController();
+    return { controller, listeners: () => getEventListeners(controller.signal, 'abort').length };
+  }
+
+  it('drops what is buffered on abort: the next read rejects with StreamAbortedError, then done', async () => {
+    const { controller, listeners } = countedSignal();
+    const { state, source } = countingSource(100);
+    const iterator = withBackpressureUntil({ highWaterMark: 8 }, controller.signal)(source)[Symbol.asyncIterator]();
+    expect(await iterator.next()).toEqual({ done: false, value: chunk(0) });
+    await flush();
+    expect(inspectBuffer(iterator)?.chunks).toBe(8);
+    const reason = new Error('client gone');
+    controller.abort(reason);
+    expect(inspectBuffer(iterator)?.chunks).toBe(0);
+    await expect(iterator.next()).rejects.toMatchObject({ name: 'StreamAbortedError', cause: reason });
+    expect(await iterator.next()).toEqual(DONE);
+    await flush();
+    expect(state.finallyRuns).toBe(1);
+    expect(listeners()).toBe(0);
+  });
+
+  it('rejects a pending read at once, with a tokenrelay reason (a timeout) as it is', async () => {
+    const { controller, listeners } = countedSignal();
+    const { state, source } = hangingSource(1);
+    const iterator = withBackpressureUntil({}, controller.signal)(source)[Symbol.asyncIterator]();
+    await iterator.next();
+    const pending = iterator.next();
+    const timeout = new StreamTimeoutError('idle', 1000);
+    controller.abort(timeout);
+    await expect(pending).rejects.toBe(timeout);
+    expect(listeners()).toBe(0);
+    state.open();
+    await flush();
+    expect(state.finallyRuns).toBe(1);
+  });
+
+  it('never opens a source whose signal is already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    let reads = 0;
+    let returned = 0;
+    const source = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => (reads++, Promise.resolve({ done: false as const, value: chunk(0) })),
+        return: () => (returned++, Promise.resolve({ done: true as const, value: undefined })),
+      }),
+    };
+    const iterator = withBackpressureUntil({}, controller.signal)(source)[Symbol.asyncIterator]();
+    await expect(iterator.next()).rejects.toMatchObject({ name: 'StreamAbortedError' });
+    expect(await iterator.next()).toEqual(DONE);
+    expect(reads).toBe(0);
+    expect(returned).toBe(1);
+  });
+
+  it('removes its listener on every other exit: end, source error, consumer return', async () => {
+    for (const exit of ['end', 'error', 'return'] as const) {
+      const { controller, listeners } = countedSignal();
+      async function* source() {
+        yield chunk(0);
+        if (exit === 'error') throw new Error('provider failed');
+      }
+      const iterator = withBackpressureUntil({}, controller.signal)(source())[Symbol.asyncIterator]();
+      expect(listeners()).toBe(1);
+      await iterator.next();
+      if (exit === 'return') await iterator.return?.();
+      else if (exit === 'error') await expect(iterator.next()).rejects.toThrow('provider failed');
+      else expect(await iterator.next()).toEqual(DONE);
+      expect(listeners()).toBe(0);
+    }
   });
 });

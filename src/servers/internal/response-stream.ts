@@ -3,7 +3,7 @@ import { monitored, type MonitorOptions, type StreamMetrics } from '../../operat
 import { Peekable } from '../../operators/internal/peekable.js';
 import { toSSE, type ToSSEOptions } from '../../operators/to-sse.js';
 import { withAbort } from '../../operators/with-abort.js';
-import { withBackpressure, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
+import { withBackpressureUntil, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
 import { takeReady } from '../../operators/internal/interruptible.js';
 import { withTimeout, type WithTimeoutOptions } from '../../operators/with-timeout.js';
 import { pipe } from '../../pipe.js';
@@ -155,10 +155,9 @@ export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOpt
   const chunks = pipe(
     startSource(input, controller.signal),
     timeout,
-    backpressure === false ? (source: AsyncIterable<TokenChunk>) => source : withBackpressure(backpressure),
-    // After the read-ahead buffer, so a disconnect reaches `monitored` at once, not after the
-    // chunks still buffered for a client that is gone.
-    withAbort(controller.signal),
+    // The abort acts after the read-ahead buffer, so a disconnect reaches `monitored` at once,
+    // not after the chunks still buffered for a client that is gone (one layer does both).
+    backpressure === false ? withAbort(controller.signal) : withBackpressureUntil(backpressure === undefined ? {} : backpressure, controller.signal),
     monitored(monitor),
   )[Symbol.asyncIterator]() as AsyncIterableIterator<TokenChunk>;
   return { controller, chunks, metrics };
