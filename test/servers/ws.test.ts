@@ -341,6 +341,52 @@ describe('sendOverWebSocket: messages', () => {
     await vi.waitFor(() => expect(messages).toHaveLength(2000));
   });
 
+  it('adds one listener per event to a socket, however many answers share it (no MaxListeners warning)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    cleanups.push(async () => void process.off('warning', onWarning));
+    const server = await startServer();
+    const { messages } = await connect(server.url);
+    await vi.waitFor(() => expect(server.sockets).toHaveLength(1));
+    const socket = server.sockets[0]!;
+    const before = ['close', 'error'].map((event) => socket.listenerCount(event));
+    const gates: Array<() => void> = [];
+    async function* held(id: number): AsyncGenerator<TokenChunk> {
+      yield { token: `first ${id}`, index: 0, timestamp: 0, type: 'text' };
+      await new Promise<void>((resolve) => gates.push(resolve));
+      yield { token: `second ${id}`, index: 1, timestamp: 0, type: 'text' };
+    }
+    const results = Array.from({ length: 25 }, (_, id) => sendOverWebSocket(socket, () => held(id), { streamId: String(id) }));
+    await vi.waitFor(() => expect(gates).toHaveLength(25));
+    expect(['close', 'error'].map((event) => socket.listenerCount(event))).toEqual(before.map((count) => count + 1));
+    for (const open of gates) open();
+    for (const result of await Promise.all(results)) expect(result.outcome).toBe('completed');
+    expect(['close', 'error'].map((event) => socket.listenerCount(event))).toEqual(before);
+    await vi.waitFor(() => expect(messages.filter((message) => message.type === 'done')).toHaveLength(25));
+    expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
+  it('ends every answer on a shared socket when the client goes away', async () => {
+    const server = await startServer();
+    const { client } = await connect(server.url);
+    await vi.waitFor(() => expect(server.sockets).toHaveLength(1));
+    const socket = server.sockets[0]!;
+    const before = ['close', 'error'].map((event) => socket.listenerCount(event));
+    const endlessTokens = () =>
+      (async function* (): AsyncGenerator<TokenChunk> {
+        for (let index = 0; ; index++) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          yield { token: 'x', index, timestamp: 0, type: 'text' };
+        }
+      })();
+    const results = Array.from({ length: 15 }, (_, id) => sendOverWebSocket(socket, endlessTokens, { streamId: String(id) }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    client.terminate();
+    for (const result of await Promise.all(results)) expect(result.outcome).toBe('aborted');
+    expect(['close', 'error'].map((event) => socket.listenerCount(event))).toEqual(before);
+  });
+
   it('accepts the ws socket and the standard WebSocket types', () => {
     expectTypeOf<WebSocket>().toExtend<WebSocketLike>();
     expectTypeOf<globalThis.WebSocket>().toExtend<WebSocketLike>();

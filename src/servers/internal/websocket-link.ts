@@ -38,6 +38,8 @@ export function linkOf(socket: WebSocketLike): SocketLink {
   return link;
 }
 
+type SocketEvent = 'open' | 'close' | 'error';
+
 interface DrainWaiter {
   max: number;
   done(): void;
@@ -49,6 +51,10 @@ export class SocketLink {
   // The `ws` send callback runs when a message has been written out: an exact drain signal.
   readonly #hasSendCallback: boolean;
   readonly #waiters = new Set<DrainWaiter>();
+  // One listener of ours per event on the socket, whatever the number of streams it carries
+  // (each stream adding its own would trip Node's MaxListeners warning past ten).
+  readonly #listeners = new Map<SocketEvent, Set<() => void>>();
+  readonly #detach = new Map<SocketEvent, () => void>();
 
   constructor(socket: WebSocketLike) {
     this.#socket = socket;
@@ -75,14 +81,35 @@ export class SocketLink {
     }
   }
 
-  listen(type: 'open' | 'close' | 'error', listener: () => void): () => void {
+  /** Calls `listener` on each `type` event until the returned function is called. */
+  listen(type: SocketEvent, listener: () => void): () => void {
+    let listeners = this.#listeners.get(type);
+    if (listeners === undefined) {
+      const registered = new Set<() => void>();
+      listeners = registered;
+      this.#listeners.set(type, registered);
+      // A copy: a listener may stop listening (or others may start) while the event is dispatched.
+      this.#detach.set(type, this.#attach(type, () => [...registered].forEach((call) => call())));
+    }
+    const entry = (): void => listener();
+    listeners.add(entry);
+    return () => {
+      const registered = this.#listeners.get(type);
+      if (registered === undefined || !registered.delete(entry) || registered.size > 0) return;
+      this.#listeners.delete(type);
+      this.#detach.get(type)?.();
+      this.#detach.delete(type);
+    };
+  }
+
+  #attach(type: SocketEvent, dispatch: () => void): () => void {
     const socket = this.#socket;
     if (typeof socket.on === 'function' && typeof socket.off === 'function') {
-      socket.on(type, listener);
-      return () => socket.off?.(type, listener);
+      socket.on(type, dispatch);
+      return () => socket.off?.(type, dispatch);
     }
-    socket.addEventListener?.(type, listener);
-    return () => socket.removeEventListener?.(type, listener);
+    socket.addEventListener?.(type, dispatch);
+    return () => socket.removeEventListener?.(type, dispatch);
   }
 
   /** Resolves once `bufferedAmount` is back to `max`, or `signal` aborts (a close aborts it). */
