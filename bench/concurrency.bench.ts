@@ -3,7 +3,8 @@
  * streams (a token every 200 ms for 20 s each, from an in-process timer source), read by clients
  * in separate processes. It reports what each stream costs the server (RSS, CPU time, event-loop
  * delay) and whether the tokens still arrive on time, for tokenrelay's `sendSSE` with its full
- * pipeline and for a hand-written endpoint side by side. docs/benchmarks.md says how to read it.
+ * pipeline and for two hand-written endpoints side by side (a timer that writes each frame, and a
+ * `for await` over the same source). docs/benchmarks.md says how to read it.
  *
  * For investigating only (such runs never write the docs), environment variables narrow a full
  * run and instrument its server: BENCH_SIZES=5000 (comma-separated), BENCH_VARIANTS=tokenrelay,
@@ -143,7 +144,7 @@ const began = performance.now();
 const runs: Run[] = [];
 for (const [i, streams] of plan.sizes.entries()) {
   // The order alternates from size to size, so neither variant always runs on a warmer machine.
-  const order: Variant[] = i % 2 === 0 ? ['hand', 'tokenrelay'] : ['tokenrelay', 'hand'];
+  const order: Variant[] = i % 2 === 0 ? ['hand', 'hand-iter', 'tokenrelay'] : ['tokenrelay', 'hand-iter', 'hand'];
   for (const variant of order) {
     if (dev.variants !== undefined && !dev.variants.split(',').includes(variant)) continue;
     const result = await run(variant, streams);
@@ -229,7 +230,12 @@ const kib = (value: number) => value.toFixed(1);
 const ms = (value: number) => (Number.isNaN(value) ? '—' : Number.isFinite(value) ? value.toFixed(1) : '> 5000');
 const pct = (value: number) => `${(value * 100).toFixed(value >= 0.9995 && value < 1 ? 3 : 2)}%`;
 const x = (value: number) => `${value.toFixed(2)}×`;
-const label = (variant: Variant) => (variant === 'hand' ? 'hand-written' : 'tokenrelay `sendSSE`');
+const LABELS: Record<Variant, string> = {
+  hand: 'hand-written: a timer writes each frame',
+  'hand-iter': 'hand-written: `for await` over the source',
+  tokenrelay: 'tokenrelay `sendSSE`',
+};
+const label = (variant: Variant) => LABELS[variant];
 
 const runRows = results.map(({ run, m }) => [
   run.streams.toLocaleString('en-US'),
@@ -258,25 +264,33 @@ const diagnosticRows = results.map(({ run, m }) => [
 
 const ratioRows = plan.sizes.flatMap((streams) => {
   const relay = find('tokenrelay', streams);
-  const hand = find('hand', streams);
-  if (relay === undefined || hand === undefined) return [];
-  return [[
-    streams.toLocaleString('en-US'),
-    x(relay.rssKiB / hand.rssKiB),
-    x(relay.heapKiB / hand.heapKiB),
-    x(relay.cpuUsPerToken / hand.cpuUsPerToken),
-    x(relay.loopP99Ms / hand.loopP99Ms),
-  ]];
+  if (relay === undefined) return [];
+  return (['hand', 'hand-iter'] as const).flatMap((variant) => {
+    const hand = find(variant, streams);
+    if (hand === undefined) return [];
+    return [[
+      streams.toLocaleString('en-US'),
+      `tokenrelay / ${label(variant)}`,
+      x(relay.rssKiB / hand.rssKiB),
+      x(relay.heapKiB / hand.heapKiB),
+      x(relay.cpuUsPerToken / hand.cpuUsPerToken),
+      x(relay.loopP99Ms / hand.loopP99Ms),
+    ]];
+  });
 });
 
 // The budgets hold at 10,000 streams; quick mode checks them at its own size (where the RSS per
 // stream is dominated by the heap's fixed growth, so it is shown but not judged).
 const budgetStreams = quick ? (plan.sizes[0] as number) : BUDGET.streams;
 const relay = find('tokenrelay', budgetStreams);
+// The same measures of the hand-written endpoints, beside each budget: what the machine allows.
+const handAt = find('hand', budgetStreams);
+const handIterAt = find('hand-iter', budgetStreams);
 const budgets = relay === undefined ? [] : [
   {
     label: `RSS per stream at ${budgetStreams.toLocaleString('en-US')} streams`,
     value: `${kib(relay.rssKiB)} KiB`,
+    hand: (m: Measures) => `${kib(m.rssKiB)} KiB`,
     bound: `≤ ${BUDGET.rssKiB} KiB`,
     met: quick ? undefined : relay.rssKiB <= BUDGET.rssKiB,
     fails: !quick,
@@ -284,6 +298,7 @@ const budgets = relay === undefined ? [] : [
   {
     label: `event-loop delay p99 at ${budgetStreams.toLocaleString('en-US')} streams`,
     value: `${ms(relay.loopP99Ms)} ms`,
+    hand: (m: Measures) => `${ms(m.loopP99Ms)} ms`,
     bound: `< ${BUDGET.loopP99Ms} ms`,
     met: relay.loopP99Ms < BUDGET.loopP99Ms,
     fails: quick ? !(relay.loopP99Ms < QUICK_BOUND.loopP99Ms) : true,
@@ -291,6 +306,7 @@ const budgets = relay === undefined ? [] : [
   {
     label: `tokens delivered on time (≤ ${ON_TIME_MS} ms late) at ${budgetStreams.toLocaleString('en-US')} streams`,
     value: pct(relay.onTime / relay.expected),
+    hand: (m: Measures) => pct(m.onTime / m.expected),
     bound: `≥ ${pct(BUDGET.onTime)}`,
     met: relay.onTime / relay.expected >= BUDGET.onTime,
     fails: quick ? !(relay.onTime / relay.expected >= QUICK_BOUND.onTime) : true,
@@ -301,6 +317,8 @@ const budgetRows = budgets.map((budget) => [
   budget.value,
   budget.bound,
   budget.met === undefined ? '— (quick mode)' : budget.met ? 'ok' : '**MISSED**',
+  handAt === undefined ? '—' : budget.hand(handAt),
+  handIterAt === undefined ? '—' : budget.hand(handIterAt),
 ]);
 
 const markdown = [
@@ -339,9 +357,12 @@ const markdown = [
     diagnosticRows,
   ),
   '',
-  markdownTable(['streams', 'RSS/stream tokenrelay / hand', 'heap/stream', 'CPU per token', 'loop delay p99'], ratioRows),
+  markdownTable(['streams', 'ratio', 'RSS/stream', 'heap/stream', 'CPU per token', 'loop delay p99'], ratioRows),
   '',
-  markdownTable(['budget (tokenrelay)', 'measured', 'budget', 'status'], budgetRows),
+  markdownTable(
+    ['budget (tokenrelay)', 'measured', 'budget', 'status', `the same, ${label('hand')}`, `the same, ${label('hand-iter')}`],
+    budgetRows,
+  ),
 ].join('\n');
 
 console.log(`\n${markdown}\n`);
@@ -350,10 +371,12 @@ const failures: string[] = [];
 // Same work in both variants: the same frames (only the timestamps' digits may differ).
 for (const streams of plan.sizes) {
   const relay = find('tokenrelay', streams);
-  const hand = find('hand', streams);
-  if (relay === undefined || hand === undefined || relay.delivered !== relay.expected || hand.delivered !== hand.expected) continue;
-  const difference = Math.abs(relay.bytes - hand.bytes) / hand.bytes;
-  if (difference > 0.03) failures.push(`${streams} streams: the variants sent ${relay.bytes} and ${hand.bytes} bytes, not the same work`);
+  for (const variant of ['hand', 'hand-iter'] as const) {
+    const hand = find(variant, streams);
+    if (relay === undefined || hand === undefined || relay.delivered !== relay.expected || hand.delivered !== hand.expected) continue;
+    const difference = Math.abs(relay.bytes - hand.bytes) / hand.bytes;
+    if (difference > 0.03) failures.push(`${streams} streams: tokenrelay sent ${relay.bytes} bytes and ${variant} ${hand.bytes}, not the same work`);
+  }
 }
 for (const { run, m } of results) {
   if (m.errors > 0) console.error(`${run.streams} ${run.variant}: ${m.errors} client connection errors`);

@@ -170,7 +170,34 @@ function hand(req: http.IncomingMessage, res: http.ServerResponse): void {
   });
 }
 
-server.on('request', plan.variant === 'hand' ? hand : tokenrelay);
+/**
+ * What a hand-rolled endpoint over a provider's stream does: `for await` over the same source as
+ * `tokenrelay` (an async generator, as SDK streams are), one `res.write` per frame, the source
+ * returned when the client leaves; no timeouts, heartbeat or monitor.
+ */
+function handIter(req: http.IncomingMessage, res: http.ServerResponse): void {
+  opening();
+  const source = timerSource(Date.now());
+  res.writeHead(200, HEADERS);
+  res.flushHeaders();
+  (req.socket as Socket).setNoDelay(true);
+  let ended = false;
+  res.on('close', () => {
+    void source.return(undefined);
+    closing(ended ? 'completed' : 'client-closed');
+  });
+  void (async () => {
+    let index = 0;
+    for await (const chunk of source) {
+      res.write(`id: ${chunk.index}\nevent: token\ndata: ${JSON.stringify(chunk)}\n\n`);
+      index = chunk.index;
+    }
+    ended = true;
+    res.end(`event: done\ndata: ${JSON.stringify({ finishReason: 'stop', index })}\n\n`);
+  })();
+}
+
+server.on('request', plan.variant === 'hand' ? hand : plan.variant === 'hand-iter' ? handIter : tokenrelay);
 
 let rampMs = NaN;
 let windowStarted = false;

@@ -4,7 +4,11 @@
  * to merge across client processes).
  */
 
-export type Variant = 'hand' | 'tokenrelay';
+/**
+ * `hand`: a timer per stream writing each frame; `hand-iter`: a hand-written `for await` over the
+ * same async-generator source as `tokenrelay`; `tokenrelay`: `sendSSE` with the full pipeline.
+ */
+export type Variant = 'hand' | 'hand-iter' | 'tokenrelay';
 
 /** Sent by the orchestrator to the server process once it is up. */
 export interface ServerPlan {
