@@ -1,8 +1,9 @@
 // Checks what is published, not the source: packs the package, lints the tarball (publint,
 // @arethetypeswrong/cli), then imports and requires every subpath from the packed files on the
-// system Node (>= 20, what users may run) and on the toolchain Node.
+// system Node (>= 20, what users may run) and on the toolchain Node, and serves and reads a
+// stream with the web adapter and the client on Bun and Deno (dev dependencies).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,7 +66,41 @@ for (const [node, label] of nodes) {
     execFileSync(node, [file], { cwd: app, stdio: 'inherit' });
   }
 }
-console.log(`package check passed: ${subpaths.length} subpaths, ESM and CJS, on ${[...nodes.values()].join(' and ')} Node`);
+// The web adapter and the client on the other runtimes they are written for, from the same files.
+copyFileSync(join(root, 'scripts', 'runtime-smoke.mjs'), join(app, 'runtime-smoke.mjs'));
+const runtimes = [
+  ['bun', ['runtime-smoke.mjs']],
+  ['deno', ['run', '--allow-net=127.0.0.1', '--allow-read', 'runtime-smoke.mjs']],
+];
+const checked = [];
+for (const [name, args] of runtimes) {
+  const binary = findBinary(name);
+  if (binary === undefined) {
+    // Bun is a dev dependency; Deno's npm package cannot be locked for every platform from this
+    // registry, so CI installs it (`npm install --no-save deno`) and requires it.
+    const hint = `${name} not found (node_modules/.bin or PATH): \`npm install --no-save ${name}\` to check it`;
+    if (process.env.TOKENRELAY_REQUIRE_RUNTIMES === '1') throw new Error(hint);
+    console.log(`  skipped: ${hint}`);
+    continue;
+  }
+  console.log(`$ ${name} ${args.join(' ')}`);
+  execFileSync(binary, args, { cwd: app, stdio: 'inherit', timeout: 60_000 });
+  checked.push(name === 'bun' ? 'Bun' : 'Deno');
+}
+console.log(
+  `package check passed: ${subpaths.length} subpaths, ESM and CJS, on ${[...nodes.values()].join(' and ')} Node` +
+    (checked.length > 0 ? `; the web adapter and the client on ${checked.join(' and ')}` : ''),
+);
+
+function findBinary(name) {
+  const local = join(root, 'node_modules', '.bin', name);
+  if (existsSync(local)) return local;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
 
 function smokeSource(kind) {
   const load = kind === 'esm' ? '(name) => import(name)' : '(name) => Promise.resolve(require(name))';
