@@ -1,7 +1,7 @@
 // Checks what is published, not the source: packs the package, lints the tarball (publint,
 // @arethetypeswrong/cli), then imports and requires every subpath from the packed files on the
 // system Node (>= 20, what users may run) and on the toolchain Node, and serves and reads a
-// stream with the web adapter and the client on Bun and Deno (dev dependencies).
+// stream with the web adapter and the client on Bun, Deno and Cloudflare Workers (workerd).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -76,8 +76,8 @@ const checked = [];
 for (const [name, args] of runtimes) {
   const binary = findBinary(name);
   if (binary === undefined) {
-    // Bun is a dev dependency; Deno's npm package cannot be locked for every platform from this
-    // registry, so CI installs it (`npm install --no-save deno`) and requires it.
+    // Bun is a dev dependency; Deno's and Miniflare's npm packages cannot be locked for every
+    // platform from this registry, so CI installs them (`npm install --no-save`) and requires them.
     const hint = `${name} not found (node_modules/.bin or PATH): \`npm install --no-save ${name}\` to check it`;
     if (process.env.TOKENRELAY_REQUIRE_RUNTIMES === '1') throw new Error(hint);
     console.log(`  skipped: ${hint}`);
@@ -87,9 +87,20 @@ for (const [name, args] of runtimes) {
   execFileSync(binary, args, { cwd: app, stdio: 'inherit', timeout: 60_000 });
   checked.push(name === 'bun' ? 'Bun' : 'Deno');
 }
+// Cloudflare Workers: the same adapter and client bundled as a Worker, in workerd via Miniflare.
+if (existsSync(join(root, 'node_modules', 'miniflare', 'package.json'))) {
+  for (const file of ['workers-smoke.mjs', 'workers-entry.mjs']) copyFileSync(join(root, 'scripts', file), join(app, file));
+  console.log('$ node workers-smoke.mjs');
+  execFileSync(process.execPath, ['workers-smoke.mjs'], { cwd: app, stdio: 'inherit', timeout: 120_000 });
+  checked.push('Workers');
+} else {
+  const hint = 'miniflare not found in node_modules: `npm install --no-save miniflare@4.20260426.0` to check Workers';
+  if (process.env.TOKENRELAY_REQUIRE_RUNTIMES === '1') throw new Error(hint);
+  console.log(`  skipped: ${hint}`);
+}
 console.log(
   `package check passed: ${subpaths.length} subpaths, ESM and CJS, on ${[...nodes.values()].join(' and ')} Node` +
-    (checked.length > 0 ? `; the web adapter and the client on ${checked.join(' and ')}` : ''),
+    (checked.length > 0 ? `; the web adapter and the client on ${checked.join(', ')}` : ''),
 );
 
 function findBinary(name) {
