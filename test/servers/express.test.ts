@@ -1,8 +1,10 @@
 import http, { type IncomingMessage, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import compression from 'compression';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express5, { type ErrorRequestHandler, type Express } from 'express';
+import express4Module from 'express4';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { tokens, type StreamMetrics, type TokenChunk } from 'tokenrelay';
@@ -111,7 +113,18 @@ const tokenText = (events: EventSourceMessage[]) =>
     .map((event) => (JSON.parse(event.data) as TokenChunk).token)
     .join('');
 
-describe('sse() for Express 5', () => {
+// Express 4 is still widely deployed, and `sse()` takes it too: the same tests run on both.
+const express4 = express4Module as unknown as typeof express5;
+
+describe.each([
+  ['Express 5', express5, 'express', '5.'],
+  ['Express 4', express4, 'express4', '4.'],
+])('sse() for %s', (_name, express, packageName, major) => {
+  it('runs on that major of Express', () => {
+    const { version } = createRequire(import.meta.url)(`${packageName}/package.json`) as { version: string };
+    expect(version.startsWith(major)).toBe(true);
+  });
+
   it('streams a GET route with the SSE headers and a final done event', async () => {
     const { openai } = await startProvider({ tokens: ['Hel', 'lo'], delayMs: 1 });
     const app = express();
