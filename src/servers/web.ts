@@ -183,9 +183,9 @@ class SSEBody implements LiveStream {
     this.#cleanup();
     this.#stream.controller.abort(reason);
     this.#end(undefined);
-    // A few more reads let the abort reach `monitored` (it sits right after `withAbort`, which
-    // rejects at once; at most the peeked first chunk is ahead of it), so the outcome is
-    // `aborted` with the usage so far, not `cancelled`.
+    // A few more reads let the abort reach `monitored` (it sits right after the layer that
+    // rejects on abort at once; at most the peeked first chunk is ahead of it), so the outcome
+    // is `aborted` with the usage so far, not `cancelled`.
     for (let reads = 0; reads < 3; reads++) {
       const result = await this.#stream.frames.next().catch(() => DONE);
       if (result.done === true) return;
