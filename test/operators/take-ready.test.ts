@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TokenChunk } from 'tokenrelay';
 import { monitored, type StreamMetrics } from '../../src/operators/monitored.js';
@@ -113,5 +114,76 @@ describe('taking what is read ahead without a promise (TAKE_READY)', () => {
     for (let result = await stream.frames.next(); result.done !== true; result = await stream.frames.next()) rest++;
     expect(rest).toBe(12); // 9 to 19, and the done frame
     expect((await stream.metrics).outcome).toBe('completed');
+  });
+});
+
+describe('takeFrame mixed with frames.next() (property)', () => {
+  type Op = 'take' | 'drain' | 'next' | 'turn';
+
+  it('delivers every frame once, in order, with exactly one outcome, whatever the interleaving and wherever an abort lands', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.constantFrom<Op>('take', 'drain', 'next', 'turn'), { minLength: 1, maxLength: 30 }),
+        fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }),
+        async (bursts, highWaterMark, ops, abortAt) => {
+          const total = bursts.reduce((sum, size) => sum + size, 0);
+          async function* bursty(): AsyncGenerator<TokenChunk> {
+            let index = 0;
+            for (const size of bursts) {
+              await new Promise((resolve) => setImmediate(resolve));
+              for (let i = 0; i < size; i++, index++) yield chunk(index);
+            }
+            yield chunk(index, { token: '', finishReason: 'stop' });
+          }
+          let reports = 0;
+          const stream = openResponseStream(bursty(), {
+            heartbeatMs: false,
+            backpressure: { highWaterMark },
+            monitor: { onFinish: () => void reports++ },
+          });
+          expect(await stream.begin()).toBeUndefined();
+          const frames: string[] = [];
+          let done = false;
+          const next = async () => {
+            const result = await stream.frames.next();
+            if (result.done === true) done = true;
+            else frames.push(result.value);
+          };
+          for (let step = 0; !done && step < 10_000; step++) {
+            if (step === abortAt) stream.controller.abort(new Error('client gone'));
+            const op = ops[step % ops.length] as Op;
+            if (op === 'take') {
+              const frame = stream.takeFrame();
+              if (frame !== undefined) frames.push(frame);
+            } else if (op === 'drain') {
+              for (let frame = stream.takeFrame(); frame !== undefined; frame = stream.takeFrame()) frames.push(frame);
+            } else if (op === 'turn') {
+              await new Promise((resolve) => setImmediate(resolve));
+            } else await next();
+            // Whatever the script, the stream has to finish: read on after it ran out.
+            if (step >= ops.length * 4) await next();
+          }
+          expect(done).toBe(true);
+          const ids = frames.filter((frame) => frame.includes('event: token')).map((frame) => Number(/^id: (\d+)/.exec(frame)?.[1]));
+          expect(ids).toEqual(Array.from({ length: ids.length }, (_, index) => index));
+          const last = frames.at(-1) ?? '';
+          const metrics = await stream.metrics;
+          if (metrics.outcome === 'completed') {
+            expect(ids).toHaveLength(total);
+            expect(last).toMatch(/event: done/);
+          } else {
+            expect(abortAt).toBeDefined();
+            expect(metrics.outcome).toBe('aborted');
+            expect(last).toMatch(/event: (error|done)/);
+          }
+          expect(frames.filter((frame) => /event: (done|error)/.test(frame))).toHaveLength(1);
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(reports).toBe(1);
+        },
+      ),
+      { numRuns: 300, seed: 20261121 },
+    );
   });
 });
