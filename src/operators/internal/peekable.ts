@@ -18,7 +18,6 @@ import {
 export class Peekable<T> implements AsyncIterableIterator<T> {
   #source: AsyncIterator<T>;
   #first: Promise<IteratorResult<T>> | undefined;
-  #settled = false;
   #served = false;
   // The first result once it settled with a chunk, so it can be taken without a promise.
   #value: IteratorYieldResult<T> | undefined;
@@ -31,18 +30,14 @@ export class Peekable<T> implements AsyncIterableIterator<T> {
   peek(): Promise<IteratorResult<T>> {
     if (this.#first === undefined) {
       this.#first = this.#source.next();
-      const settled = () => void (this.#settled = true);
-      this.#first.then((result) => {
-        this.#settled = true;
-        if (result.done !== true) this.#value = result;
-      }, settled);
+      this.#first.then(
+        (result) => {
+          if (result.done !== true && !this.#served) this.#value = result;
+        },
+        () => undefined,
+      );
     }
     return this.#first;
-  }
-
-  /** True while the peeked first result has settled and was not read yet: `next()` needs no wait. */
-  get ready(): boolean {
-    return this.#settled && !this.#served;
   }
 
   next(): Promise<IteratorResult<T>> {
