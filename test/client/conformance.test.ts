@@ -61,6 +61,24 @@ const cases: Case[] = [
     events: [{ data: '1', lastEventId: '1' }, { data: '2', lastEventId: '' }, { data: '3', lastEventId: '' }],
   },
   {
+    name: 'an id in a block without data still becomes the last event id (dispatch: empty data)',
+    body: 'id: 1\ndata: a\n\nid: 2\n\ndata: b\n\nid: 3\r\n\r\ndata: c\r\rid\n\ndata: d\n\n',
+    events: [
+      { data: 'a', lastEventId: '1' },
+      { data: 'b', lastEventId: '2' },
+      { data: 'c', lastEventId: '3' },
+      { data: 'd', lastEventId: '' },
+    ],
+  },
+  {
+    name: 'an id-only block with NUL in its id, or cut off by the end of the body, changes nothing',
+    body: 'id: 1\ndata: a\n\nid: 2\u00003\n\ndata: b\n\nid: 4\n',
+    events: [
+      { data: 'a', lastEventId: '1' },
+      { data: 'b', lastEventId: '1' },
+    ],
+  },
+  {
     name: 'format-field-parsing: only exact field names count; the first space after the colon goes',
     body: unterminated('data:\0\ndata:  2\rData:1\ndata\0:2\ndata:1\r\0data:4\nda-ta:3\rdata_5\ndata:3\rdata:\r\n data:32\ndata:4\n'),
     events: [{ data: '\0\n 2\n1\n3\n\n4' }],
@@ -159,6 +177,14 @@ describe.each(['whole', 'bytes'] as const)('event-stream parsing, fed %s', (spli
     ]);
     expect(requests.map((request) => request.headers.get('last-event-id'))).toEqual([null, '\xe2\x80\xa6', '\xe2\x80\xa6']);
   }, 5_000);
+
+  it('an id sent in a block without data goes back as Last-Event-ID on the reconnection', async () => {
+    const { fetch, requests } = fakeFetch((_request, n) => (n === 2 ? { status: 204 } : { body: 'retry: 1\ndata: a\n\nid: 7\r\n\r\n' }), split);
+    const events: ServerSentEvent[] = [];
+    for await (const event of streamEvents('http://127.0.0.1/stream', { fetch, reconnect: { random: () => 0 } })) events.push(event);
+    expect(events).toEqual([{ event: 'message', data: 'a', lastEventId: '' }]);
+    expect(requests.map((request) => request.headers.get('last-event-id'))).toEqual([null, '7']);
+  });
 
   it.each(['\0\0', 'x\0', '\0x', 'x\0x', ' \0'])('format-field-id-null: an id with NUL (%j) is ignored', async (id) => {
     const { fetch, requests } = fakeFetch((request, n) => {
