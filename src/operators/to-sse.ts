@@ -158,17 +158,9 @@ class SSEIterator implements AsyncIterableIterator<string> {
       if (waiting === DETACHED) return this.#waitDetached().then(again, again);
       return waiting.then(again, again);
     }
-    const ready = this.#ready;
-    if (ready !== undefined) {
-      this.#ready = undefined;
-      return Promise.resolve({ done: false, value: ready });
-    }
+    const held = this.#takeHeld();
+    if (held !== undefined) return Promise.resolve({ done: false, value: held });
     if (this.#ended) return Promise.resolve(DONE);
-    const first = this.#first;
-    if (first !== undefined) {
-      this.#first = undefined;
-      return Promise.resolve({ done: false, value: first });
-    }
     const read = new Promise(this.#capture);
     this.#waiting = read;
     const { heartbeatMs } = this.#config;
@@ -183,18 +175,9 @@ class SSEIterator implements AsyncIterableIterator<string> {
   // A frame that needs no wait: one already made, or a chunk the source has ready.
   [TAKE_READY](): IteratorYieldResult<string> | undefined {
     if (this.#waiting !== undefined) return undefined;
-    const ready = this.#ready;
-    if (ready !== undefined) {
-      this.#ready = undefined;
-      return { done: false, value: ready };
-    }
-    if (this.#ended) return undefined;
-    const first = this.#first;
-    if (first !== undefined) {
-      this.#first = undefined;
-      return { done: false, value: first };
-    }
-    if (this.#reading) return undefined;
+    const held = this.#takeHeld();
+    if (held !== undefined) return { done: false, value: held };
+    if (this.#ended || this.#reading) return undefined;
     let result: IteratorYieldResult<TokenChunk> | undefined;
     try {
       result = takeReady(this.#source);
@@ -202,14 +185,20 @@ class SSEIterator implements AsyncIterableIterator<string> {
       this.#sourceDone = true;
       return { done: false, value: this.#errorFrame(error) };
     }
-    if (result === undefined) return undefined;
-    let frame: string;
-    try {
-      frame = this.#encode(result.value);
-    } catch (error) {
-      frame = this.#errorFrame(error);
+    return result === undefined ? undefined : { done: false, value: this.#frameOf(result) };
+  }
+
+  /** A frame already made and not read yet: one that came while no read waited, or the `retry` frame. */
+  #takeHeld(): string | undefined {
+    const ready = this.#ready;
+    if (ready !== undefined) {
+      this.#ready = undefined;
+      return ready;
     }
-    return { done: false, value: frame };
+    const first = this.#first;
+    if (first === undefined || this.#ended) return undefined;
+    this.#first = undefined;
+    return first;
   }
 
   // Taken only when the read has to wait: a frame ready now goes through next().
@@ -265,13 +254,7 @@ class SSEIterator implements AsyncIterableIterator<string> {
     this.#reading = false;
     if (result.done === true) this.#sourceDone = true;
     if (this.#ended) return;
-    let frame: string;
-    try {
-      frame = result.done === true ? this.#doneFrame(undefined) : this.#encode(result.value);
-    } catch (error) {
-      frame = this.#errorFrame(error);
-    }
-    this.#emit(frame);
+    this.#emit(this.#frameOf(result));
   };
 
   readonly #onError = (error: unknown): void => {
@@ -332,6 +315,15 @@ class SSEIterator implements AsyncIterableIterator<string> {
     if (!this.#sourceDone) {
       this.#sourceDone = true;
       returnQuietly(this.#source);
+    }
+  }
+
+  /** The frame of a source result; one that cannot be encoded ends the stream with an error frame. */
+  #frameOf(result: IteratorResult<TokenChunk>): string {
+    try {
+      return result.done === true ? this.#doneFrame(undefined) : this.#encode(result.value);
+    } catch (error) {
+      return this.#errorFrame(error);
     }
   }
 

@@ -86,11 +86,7 @@ const DETACHED: Promise<Result> = new Promise<Result>(() => undefined);
  * ```
  */
 export function withBackpressure(options: WithBackpressureOptions = {}): Operator<TokenChunk, TokenChunk> {
-  const config = configOf(options);
-  return (source) => {
-    assertSource(source);
-    return { [Symbol.asyncIterator]: () => new ReadAhead(source, config, undefined) };
-  };
+  return readAhead(configOf(options), undefined);
 }
 
 /**
@@ -99,9 +95,14 @@ export function withBackpressure(options: WithBackpressureOptions = {}): Operato
  * would. The server adapters' pipeline uses it, to save a layer on every chunk.
  */
 export function withBackpressureUntil(options: WithBackpressureOptions, signal: AbortSignal): Operator<TokenChunk, TokenChunk> {
-  const config = configOf(options);
+  return readAhead(configOf(options), signal);
+}
+
+function readAhead(config: Config, signal: AbortSignal | undefined): Operator<TokenChunk, TokenChunk> {
   return (source) => {
-    assertSource(source);
+    if (source === null || typeof source !== 'object' || typeof source[Symbol.asyncIterator] !== 'function') {
+      throw new TypeError(`Expected \`source\` to be an async iterable, got ${describeValue(source)}`);
+    }
     return { [Symbol.asyncIterator]: () => new ReadAhead(source, config, signal) };
   };
 }
@@ -121,11 +122,6 @@ function configOf(options: WithBackpressureOptions): Config {
   return { highWaterMark, maxBufferedBytes, overflow, rate, burst: burst ?? Math.max(1, rate ?? 1) };
 }
 
-function assertSource(source: AsyncIterable<TokenChunk>): void {
-  if (source === null || typeof source !== 'object' || typeof source[Symbol.asyncIterator] !== 'function') {
-    throw new TypeError(`Expected \`source\` to be an async iterable, got ${describeValue(source)}`);
-  }
-}
 
 class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
   readonly #config: Config;
