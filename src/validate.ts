@@ -57,3 +57,53 @@ export function assertOneOf<T extends string>(name: string, value: unknown, allo
     throw new TypeError(`Expected \`${name}\` to be one of ${list}, got ${describeValue(value)}`);
   }
 }
+
+/**
+ * An options object (or `undefined`) whose keys are all in `known`: a typo such as `idleMS`
+ * fails at the call with a suggestion, instead of being silently ignored.
+ */
+export function assertOptions(
+  name: string,
+  value: unknown,
+  known: readonly string[],
+): asserts value is Record<string, unknown> | undefined {
+  if (value === undefined) return;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`Expected \`${name}\` to be an object, got ${describeValue(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const guess = closestName(key, known);
+    const hint = guess === undefined ? `; known options: ${known.map((item) => `\`${item}\``).join(', ')}` : `; did you mean \`${guess}\`?`;
+    throw new TypeError(`Unknown option \`${key}\` in \`${name}\`${hint}`);
+  }
+}
+
+/** The known name nearest to `key` (case-insensitive edit distance ≤ 2, or a case-only change). */
+function closestName(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of known) {
+    const distance = editDistance(lower, name.toLowerCase());
+    if (distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
