@@ -1,8 +1,8 @@
 /**
- * What a chunk carries: answer text, the model's reasoning, or a fragment of a tool call's
- * JSON arguments.
+ * What a chunk carries: answer text, the model's reasoning, a fragment of a tool call's JSON
+ * arguments, or a citation of a source the answer draws on.
  */
-export type ChunkType = 'text' | 'reasoning' | 'tool-call';
+export type ChunkType = 'text' | 'reasoning' | 'tool-call' | 'source';
 
 /**
  * Why a stream ended, normalized across providers.
@@ -45,6 +45,28 @@ export interface ToolCallInfo {
   name: string;
   /** 0-based position of this call among the calls of the same response. */
   index: number;
+  /**
+   * `true` for a tool the provider ran itself (a server tool such as web search, code execution
+   * or a remote MCP tool): relayed so a UI can show it, never to be executed by the application.
+   * @defaultValue `undefined` (the application runs the tool)
+   */
+  providerExecuted?: boolean | undefined;
+}
+
+/**
+ * Where an answer came from: on `'source'` chunks (their `token` is `''`). Every field is
+ * optional because providers cite differently: a web result has a `url` and `title`, a
+ * citation of a document passed in the request has its `documentIndex` and the `citedText`.
+ */
+export interface SourceInfo {
+  /** The cited web page. */
+  url?: string | undefined;
+  /** The page's or document's title. */
+  title?: string | undefined;
+  /** 0-based position of the cited document among those sent in the request. */
+  documentIndex?: number | undefined;
+  /** The passage of the source the answer relies on. */
+  citedText?: string | undefined;
 }
 
 /**
@@ -70,6 +92,8 @@ export interface TokenChunk {
   type: ChunkType;
   /** On `'tool-call'` chunks: the call that `token` (a JSON fragment of its arguments) belongs to. */
   toolCall?: ToolCallInfo | undefined;
+  /** On `'source'` chunks: the citation. */
+  source?: SourceInfo | undefined;
   /** Set on the last chunk of a stream, and only there. */
   finishReason?: FinishReason | undefined;
   /** Token counts, usually on the last chunk. */
