@@ -1,7 +1,7 @@
 import { monitored, type MonitorHookName, type MonitorOptions, type StreamObserver } from '../operators/monitored.js';
 import { describeValue } from '../validate.js';
 
-const HOOKS = ['onFirstToken', 'onChunk', 'onFinish'] as const;
+const HOOKS = ['onFirstToken', 'onChunk', 'onError', 'onFinish'] as const;
 type Listener = (arg: never) => unknown;
 type Hooks = Partial<Record<(typeof HOOKS)[number], Listener>>;
 

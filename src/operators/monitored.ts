@@ -69,7 +69,7 @@ export interface FirstTokenEvent {
 }
 
 /** Which hook (or the `price` function) threw. */
-export type MonitorHookName = 'onStart' | 'onFirstToken' | 'onChunk' | 'onFinish' | 'price';
+export type MonitorHookName = 'onStart' | 'onFirstToken' | 'onChunk' | 'onFinish' | 'onError' | 'price';
 
 /**
  * Hooks that observe one stream only: what {@link MonitorHooks.onStart} may return to keep
@@ -109,6 +109,18 @@ export interface MonitorHooks {
    */
   onFinish?: ((metrics: StreamMetrics) => void | PromiseLike<void>) | undefined;
   /**
+   * Called once, before `onFinish`, when the stream fails (outcome `'error'`), with what the
+   * source threw. Giving it (or a `logger`) also tells the server adapters that errors are
+   * handled: without either, they write an error that is not one of tokenrelay's typed errors
+   * (a bug in the factory, say) to `console.error`.
+   * @defaultValue none
+   * @example
+   * ```ts
+   * monitored({ onError: (error) => Sentry.captureException(error) });
+   * ```
+   */
+  onError?: ((error: unknown) => void | PromiseLike<void>) | undefined;
+  /**
    * Receives what a hook threw.
    * @defaultValue logs with `console.error`
    */
@@ -146,7 +158,7 @@ export function monitored(options: MonitorOptions): Operator<TokenChunk, TokenCh
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
   }
-  for (const name of ['onStart', 'onFirstToken', 'onChunk', 'onFinish', 'onHookError'] as const) {
+  for (const name of ['onStart', 'onFirstToken', 'onChunk', 'onFinish', 'onError', 'onHookError'] as const) {
     if (options[name] !== undefined) assertFunction(name, options[name]);
   }
   if (options.price !== undefined && typeof options.price !== 'function') assertPrice(options.price);
@@ -279,6 +291,8 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
     if (this.#finished) return;
     this.#finished = true;
     if (this.#startedAt === undefined) this.#start();
+    const onError = this.#options.onError;
+    if (outcome === 'error' && onError !== undefined) this.#call('onError', onError, error);
     const onFinish = this.#options.onFinish;
     const own = this.#observer?.onFinish;
     if (onFinish === undefined && own === undefined) return;

@@ -12,13 +12,14 @@ import { trackStream, type LiveStream, type ShutdownNotice } from './internal/re
 import {
   openResponseStream,
   type ResponseStream,
+  type StreamContext,
   type StreamResponseOptions,
   type TokenSourceInput,
 } from './internal/response-stream.js';
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
-export type { StreamLogger, StreamLogRecord, StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
+export type { StreamLogError, StreamLogger, StreamLogRecord, StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
 
 /** A request from `node:http` or from the `node:http2` compatibility API. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -121,10 +122,16 @@ export async function sendSSE(
     throw new TypeError('Expected `res` to be a response whose headers were not sent yet, got one already started');
   }
   assertNodeOptions(options);
-  const stream = openResponseStream(source, options);
+  const stream = openResponseStream(source, options, contextOf(req));
   // Undocumented: turns write combining off, for bench/write-combining.bench.ts.
   const internal = options as { writeCombining?: boolean | undefined };
   return new NodeSSEResponse(req, res as Response, stream, options, internal.writeCombining !== false).run();
+}
+
+/** The route, for the report of an error nobody handled (Express's `originalUrl` survives routers). */
+function contextOf(req: NodeRequest): StreamContext {
+  const url = (req as { originalUrl?: unknown }).originalUrl ?? req.url;
+  return { method: req.method, path: typeof url === 'string' ? url.replace(/[?#].*$/s, '') : undefined };
 }
 
 /** The response methods used here, which both `node:http` and the `node:http2` compat API have. */

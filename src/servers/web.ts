@@ -4,13 +4,14 @@ import { trackStream, type LiveStream, type ShutdownNotice } from './internal/re
 import {
   openResponseStream,
   type ResponseStream,
+  type StreamContext,
   type StreamResponseOptions,
   type TokenSourceInput,
 } from './internal/response-stream.js';
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
-export type { StreamLogger, StreamLogRecord, StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
+export type { StreamLogError, StreamLogger, StreamLogRecord, StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
 
 /** Options of {@link toResponse}. */
 export interface ToResponseOptions extends StreamResponseOptions {
@@ -67,7 +68,7 @@ export interface ToResponseOptions extends StreamResponseOptions {
  */
 export async function toResponse(source: TokenSourceInput, options: ToResponseOptions = {}): Promise<Response> {
   const { status = 200, headers } = checkOptions(options);
-  const stream = openResponseStream(source, options);
+  const stream = openResponseStream(source, options, contextOf(options.request));
   const body = new SSEBody(stream, options.request?.signal);
   const early = await stream.begin();
   if (early !== undefined) {
@@ -197,6 +198,19 @@ class SSEBody implements LiveStream {
     this.#untrack();
     this.#signal?.removeEventListener('abort', this.#onAbort);
   }
+}
+
+/** The route, for the report of an error nobody handled, when `request` is a whole `Request`. */
+function contextOf(request: object | undefined): StreamContext {
+  const { method, url } = (request ?? {}) as { method?: unknown; url?: unknown };
+  if (typeof url !== 'string') return {};
+  let path: string | undefined;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    path = undefined;
+  }
+  return { method: typeof method === 'string' ? method : undefined, path };
 }
 
 function mergeHeaders(user: Record<string, string> | undefined, own: Record<string, string>): Headers {

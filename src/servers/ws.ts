@@ -9,7 +9,7 @@ import { CONNECTING, linkOf, OPEN, type SocketLink, type WebSocketLike } from '.
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
-export type { ChunkStreamOptions, StreamLogger, StreamLogRecord, TokenSourceInput } from './internal/response-stream.js';
+export type { ChunkStreamOptions, StreamLogError, StreamLogger, StreamLogRecord, TokenSourceInput } from './internal/response-stream.js';
 export type { WebSocketLike } from './internal/websocket-link.js';
 
 /** A chunk of the answer, as is: `chunk.type` is the chunk's kind (`'text'`, `'reasoning'`, `'tool-call'`). */
@@ -135,7 +135,7 @@ export function sendOverWebSocket(
     throw new TypeError(`Expected \`streamId\` to be a string, got ${describeValue(streamId)}`);
   }
   if (signal !== undefined) assertSignal('signal', signal);
-  const stream = openChunkStream(source, options, streamId);
+  const stream = openChunkStream(source, options, { id: streamId });
   const config = { maxBufferedAmount, closeOnEnd, streamId, signal, exposeErrors };
   return new WebSocketRelay(linkOf(socket), stream, config).run();
 }

@@ -1,4 +1,4 @@
-import { isStreamAbortedError } from '../../errors.js';
+import { isStreamAbortedError, isTokenRelayError } from '../../errors.js';
 import { monitored, type MonitorOptions, type StreamMetrics } from '../../operators/monitored.js';
 import { Peekable } from '../../operators/internal/peekable.js';
 import { toSSE, type ToSSEOptions } from '../../operators/to-sse.js';
@@ -62,6 +62,28 @@ export interface StreamLogRecord {
   estimated: boolean;
   /** The estimated cost in USD; `undefined` without a `monitor.price` (or a price for this model). */
   cost: number | undefined;
+  /** What ended the stream, for the `'aborted'`, `'timeout'` and `'error'` outcomes; absent otherwise. */
+  error?: StreamLogError | undefined;
+}
+
+/** The error of a {@link StreamLogRecord}: enough to find it, nothing the client sees. */
+export interface StreamLogError {
+  /** The error's class name, e.g. `'TypeError'` or `'ProviderError'`. */
+  name: string;
+  /** tokenrelay's error code (`'provider'`, `'timeout'`, …), or the error's own string `code`. */
+  code?: string | undefined;
+  /** The error's message (for a provider error, the message tokenrelay wrote, never the provider's text). */
+  message: string;
+}
+
+/** Where a stream is served, for the report of an unexpected error. */
+export interface StreamContext {
+  /** The adapter's id of the stream (the WebSocket adapter's `streamId`). */
+  id?: string | undefined;
+  /** The request's method, e.g. `'POST'`. */
+  method?: string | undefined;
+  /** The request's URL path, without the query string. */
+  path?: string | undefined;
 }
 
 /** Options every server adapter takes, so the common case is one call with no manual `pipe`. */
@@ -109,9 +131,13 @@ export interface ChunkStream {
 }
 
 /** Builds the standard pipeline of a response: abort, timeouts, read-ahead, monitoring, SSE. */
-export function openResponseStream(input: TokenSourceInput, options: StreamResponseOptions = {}): ResponseStream {
+export function openResponseStream(
+  input: TokenSourceInput,
+  options: StreamResponseOptions = {},
+  context: StreamContext = {},
+): ResponseStream {
   assertOptionalNumber('statusWindowMs', options.statusWindowMs, { allowInfinity: true });
-  const { controller, chunks: iterator, metrics } = openChunkStream(input, options);
+  const { controller, chunks: iterator, metrics } = openChunkStream(input, options, context);
   const chunks = new Peekable(iterator);
   const frames = toSSE(options)(chunks)[Symbol.asyncIterator]();
   const statusWindowMs = options.statusWindowMs ?? 500;
@@ -131,7 +157,7 @@ export function openResponseStream(input: TokenSourceInput, options: StreamRespo
 }
 
 /** Builds the pipeline every adapter shares: abort, timeouts, read-ahead, monitoring. */
-export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOptions = {}, id?: string): ChunkStream {
+export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOptions = {}, context: StreamContext = {}): ChunkStream {
   if (typeof input !== 'function' && !isAsyncIterable(input)) {
     throw new TypeError(
       `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
@@ -142,11 +168,14 @@ export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOpt
   let reportMetrics!: (metrics: StreamMetrics) => void;
   const metrics = new Promise<StreamMetrics>((resolve) => (reportMetrics = resolve));
   const userFinish = options.monitor?.onFinish;
+  // Errors are someone's to see: the logger's, the monitor's, or else the console's.
+  const unhandled = log === undefined && options.monitor?.onError === undefined;
   const monitor: MonitorOptions = {
     ...options.monitor,
     onFinish(report) {
       reportMetrics(report);
-      if (log !== undefined) writeLog(log, report, id, options.monitor?.onHookError);
+      if (log !== undefined) writeLog(log, report, context.id, options.monitor?.onHookError);
+      else if (unhandled && report.outcome === 'error' && isUnexpected(report.error)) reportUnexpected(report.error, context);
       return userFinish?.(report);
     },
   };
@@ -191,6 +220,9 @@ function writeLog(
     estimated: metrics.estimated === true,
     cost: metrics.cost?.total,
   };
+  if (metrics.outcome === 'aborted' || metrics.outcome === 'timeout' || metrics.outcome === 'error') {
+    record.error = logErrorOf(metrics.error);
+  }
   try {
     log(record);
   } catch (error) {
@@ -201,6 +233,40 @@ function writeLog(
     } catch {
       // Nowhere left to report to.
     }
+  }
+}
+
+function logErrorOf(error: unknown): StreamLogError {
+  if (error === null || typeof error !== 'object') return { name: typeof error, message: String(error) };
+  const { name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown };
+  const record: StreamLogError = {
+    name: typeof name === 'string' ? name : 'Error',
+    message: typeof message === 'string' ? message : String(error),
+  };
+  if (typeof code === 'string') record.code = code;
+  return record;
+}
+
+/**
+ * A failure nobody planned for: not one of tokenrelay's typed errors (a provider failure, an
+ * abort, a timeout, …), so most likely a bug in the app's own factory or middleware.
+ */
+function isUnexpected(error: unknown): boolean {
+  return !isTokenRelayError(error) && !hasName(error, 'AbortError') && !hasName(error, 'TimeoutError');
+}
+
+function hasName(error: unknown, name: string): boolean {
+  return error !== null && typeof error === 'object' && (error as { name?: unknown }).name === name;
+}
+
+/** Like an unhandled route error in Express: once, with the route and the stack. */
+function reportUnexpected(error: unknown, { method, path, id }: StreamContext): void {
+  const where = [method, path].filter((part) => part !== undefined).join(' ');
+  const label = where === '' ? (id === undefined ? 'a stream' : `stream ${id}`) : where;
+  try {
+    console.error(`tokenrelay: ${label} failed (the client got a generic error):`, error);
+  } catch {
+    // A console that throws has nowhere left to report to.
   }
 }
 
