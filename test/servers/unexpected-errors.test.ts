@@ -93,10 +93,11 @@ const httpAdapters: Record<string, (source: TokenSourceInput, options?: object) 
   'web toResponse': async (source, options) =>
     listen(
       createServer(async (req, res) => {
-        const request = new Request(`http://127.0.0.1${req.url}`, { method: req.method, body: 'x' });
+        const request = new Request(`http://127.0.0.1${req.url}`, { method: req.method ?? 'POST', body: 'x' });
         const response = await toResponse(source, { ...options, request });
         res.writeHead(response.status, Object.fromEntries(response.headers));
-        for await (const part of response.body ?? []) res.write(part);
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        for (let part = await reader.read(); part.done !== true; part = await reader.read()) res.write(part.value);
         res.end();
       }),
     ),
