@@ -11,6 +11,7 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'o
 import type { StreamMetrics } from '../src/operators/monitored.ts';
 import { fromOpenAI } from '../src/providers/openai.ts';
 import { openChunkStream, openResponseStream } from '../src/servers/internal/response-stream.ts';
+import { planChunkStream, planResponse } from '../src/servers/internal/options.ts';
 import { toResponse } from '../src/servers/web.ts';
 import { openaiChatWire } from '../src/testing/openai-wire.ts';
 import { createRandom, wireToResponse } from '../src/testing/wire-stream.ts';
@@ -323,13 +324,13 @@ async function countLayers(): Promise<Layers> {
     {
       label: '+ `withTimeout`, `withBackpressure`, `withAbort`, `monitored`',
       promises: await count(async () => {
-        for await (const _chunk of openChunkStream(await relayed(), options).chunks);
+        for await (const _chunk of openChunkStream(await relayed(), planChunkStream(options)).chunks);
       }),
     },
     {
       label: '+ `toSSE`',
       promises: await count(async () => {
-        const stream = openResponseStream(await relayed(), options);
+        const stream = openResponseStream(await relayed(), planResponse(options));
         await stream.begin();
         while ((await stream.frames.next()).done !== true);
       }),

@@ -1,5 +1,5 @@
 import type { Usage } from './types.js';
-import { assertNumber, assertOptionalNumber, describeValue } from './validate.js';
+import { assertNumber, assertOptionalNumber, assertOptions, describeValue } from './validate.js';
 
 const MILLION = 1_000_000;
 
@@ -76,7 +76,8 @@ export function assertPrice(price: unknown): asserts price is Price {
   if (price === null || typeof price !== 'object') {
     throw new TypeError(`Expected \`price\` to be an object, got ${describeValue(price)}`);
   }
-  const { inputPerMTok, outputPerMTok, cachedInputPerMTok, reasoningPerMTok } = price as Price;
+  assertOptions('price', price, ['inputPerMTok', 'outputPerMTok', 'cachedInputPerMTok', 'reasoningPerMTok']);
+  const { inputPerMTok, outputPerMTok, cachedInputPerMTok, reasoningPerMTok } = price as unknown as Price;
   assertNumber('price.inputPerMTok', inputPerMTok);
   assertNumber('price.outputPerMTok', outputPerMTok);
   assertOptionalNumber('price.cachedInputPerMTok', cachedInputPerMTok);

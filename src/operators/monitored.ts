@@ -1,7 +1,7 @@
 import { estimateCost, estimateOutputTokens, assertPrice, type Cost, type Price } from '../cost.js';
 import { isStreamAbortedError, isStreamTimeoutError } from '../errors.js';
 import type { FinishReason, Operator, TokenChunk, Usage } from '../types.js';
-import { assertFunction, describeValue } from '../validate.js';
+import { assertFunction, assertOptions, describeValue } from '../validate.js';
 import {
   Interruptible,
   READ_INTO,
@@ -155,13 +155,31 @@ export interface MonitorOptions extends MonitorHooks {
  * ```
  */
 export function monitored(options: MonitorOptions): Operator<TokenChunk, TokenChunk> {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+  checkMonitorOptions(options);
+  return monitoredWith(options);
+}
+
+const HOOK_NAMES = ['onStart', 'onFirstToken', 'onChunk', 'onFinish', 'onError', 'onHookError'] as const;
+
+/** @internal Checks monitor options deeply (unknown keys, hooks, price); `name` prefixes the errors. */
+export function checkMonitorOptions(options: unknown, name = 'options'): asserts options is MonitorOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`Expected \`${name}\` to be an object, got ${describeValue(options)}`);
   }
-  for (const name of ['onStart', 'onFirstToken', 'onChunk', 'onFinish', 'onError', 'onHookError'] as const) {
-    if (options[name] !== undefined) assertFunction(name, options[name]);
+  assertOptions(name, options, [...HOOK_NAMES, 'price', 'keepText']);
+  const given = options as MonitorOptions;
+  const field = (key: string): string => (name === 'options' ? key : `${name}.${key}`);
+  for (const hook of HOOK_NAMES) {
+    if (given[hook] !== undefined) assertFunction(field(hook), given[hook]);
   }
-  if (options.price !== undefined && typeof options.price !== 'function') assertPrice(options.price);
+  if (given.price !== undefined && typeof given.price !== 'function') assertPrice(given.price);
+  if (given.keepText !== undefined && typeof given.keepText !== 'boolean') {
+    throw new TypeError(`Expected \`${field('keepText')}\` to be a boolean, got ${describeValue(given.keepText)}`);
+  }
+}
+
+/** @internal `monitored` for checked options: what the adapters build per request, with no checks. */
+export function monitoredWith(options: MonitorOptions): Operator<TokenChunk, TokenChunk> {
   return (source) => ({
     [Symbol.asyncIterator]: () => new Monitored(source, options),
   });

@@ -8,7 +8,7 @@ import {
   type SSEDonePayload,
 } from '../sse/encoder.js';
 import type { Operator, TokenChunk, Usage } from '../types.js';
-import { assertFunction, assertNumber, assertOptionalNumber, describeValue } from '../validate.js';
+import { assertFunction, assertNumber, assertOptionalNumber, assertOptions, describeValue } from '../validate.js';
 import {
   READ_INTO,
   returnQuietly,
@@ -74,20 +74,33 @@ export interface ToSSEOptions {
  * ```
  */
 export function toSSE(options: ToSSEOptions = {}): Operator<TokenChunk, string> {
-  if (options === null || typeof options !== 'object') {
+  return sseWith(checkSSEOptions(options, true));
+}
+
+/** @internal The keys of {@link ToSSEOptions}, which the adapters take among their own. */
+export const SSE_OPTION_KEYS = ['events', 'heartbeatMs', 'retryMs', 'serialize', 'exposeErrors'] as const;
+
+/** @internal `toSSE` options checked deeply, with the frames' fixed parts made once. */
+export type SSEConfig = Config;
+
+/**
+ * @internal Checks `toSSE` options once. `ownKeys`: reject keys that are not `toSSE`'s (an
+ * adapter checks its whole options object itself instead).
+ */
+export function checkSSEOptions(options: ToSSEOptions, ownKeys: boolean): SSEConfig {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
   }
+  if (ownKeys) assertOptions('options', options, SSE_OPTION_KEYS);
   const { events = {}, heartbeatMs = 15_000, retryMs, serialize, exposeErrors = false } = options;
-  if (events === null || typeof events !== 'object') {
-    throw new TypeError(`Expected \`events\` to be an object, got ${describeValue(events)}`);
-  }
+  assertOptions('events', events, ['token', 'done', 'error']);
   if (heartbeatMs !== false) assertNumber('heartbeatMs', heartbeatMs, { allowInfinity: true });
   assertOptionalNumber('retryMs', retryMs, { integer: true });
   if (serialize !== undefined) assertFunction('serialize', serialize);
   if (typeof exposeErrors !== 'boolean') {
     throw new TypeError(`Expected \`exposeErrors\` to be a boolean, got ${describeValue(exposeErrors)}`);
   }
-  const config: Config = {
+  return {
     tokenEvent: `event: ${assertFieldValue('events.token', events.token ?? 'token')}\n`,
     doneEvent: `event: ${assertFieldValue('events.done', events.done ?? 'done')}\n`,
     errorEvent: assertFieldValue('events.error', events.error ?? 'error'),
@@ -97,6 +110,10 @@ export function toSSE(options: ToSSEOptions = {}): Operator<TokenChunk, string> 
     serialize,
     exposeErrors,
   };
+}
+
+/** @internal The encoder for checked options: what the adapters build per request, with no checks. */
+export function sseWith(config: SSEConfig): Operator<TokenChunk, string> {
   return (source) => {
     if (source === null || typeof source !== 'object' || typeof source[Symbol.asyncIterator] !== 'function') {
       throw new TypeError(`Expected \`source\` to be an async iterable, got ${describeValue(source)}`);

@@ -1,6 +1,6 @@
 import { StreamTimeoutError, type TimeoutPhase } from '../errors.js';
 import type { Operator } from '../types.js';
-import { assertOptionalNumber, describeValue } from '../validate.js';
+import { assertOptionalNumber, assertOptions, describeValue } from '../validate.js';
 import {
   Interruptible,
   READ_INTO,
@@ -53,19 +53,50 @@ export interface WithTimeoutOptions {
  * ```
  */
 export function withTimeout<T>(options: WithTimeoutOptions = {}): Operator<T, T> {
-  for (const name of ['firstTokenMs', 'idleMs', 'totalMs'] as const) {
-    assertOptionalNumber(name, options[name], { allowInfinity: true });
-  }
-  const { firstTokenMs = Infinity, idleMs = Infinity, totalMs = Infinity, controller } = options;
+  const { controller, ...limits } = checkTimeoutOptions(options, 'options', true);
   if (controller !== undefined && typeof (controller as Partial<AbortController> | null)?.abort !== 'function') {
     throw new TypeError(`Expected \`controller\` to be an AbortController, got ${describeValue(controller)}`);
   }
-  if (firstTokenMs === Infinity && idleMs === Infinity && totalMs === Infinity) return (source) => source;
-  const limits: Limits = { firstTokenMs, idleMs, totalMs, controller };
-  return (source) => ({ [Symbol.asyncIterator]: () => new TimedIterator(source, limits) });
+  return timeoutWith(limits, controller as AbortController | undefined);
 }
 
-type Limits = { firstTokenMs: number; idleMs: number; totalMs: number; controller: AbortController | undefined };
+/** @internal The limits of a stream, checked, with `Infinity` for none. */
+export interface TimeoutLimits {
+  firstTokenMs: number;
+  idleMs: number;
+  totalMs: number;
+}
+
+const LIMIT_KEYS = ['firstTokenMs', 'idleMs', 'totalMs'] as const;
+
+/**
+ * @internal Checks timeout options deeply (unknown keys included) and resolves the defaults;
+ * `controller` is allowed (and returned as given) only where the caller takes one.
+ */
+export function checkTimeoutOptions(
+  options: unknown,
+  name: string,
+  withController: boolean,
+): TimeoutLimits & { controller?: unknown } {
+  assertOptions(name, options, withController ? [...LIMIT_KEYS, 'controller'] : LIMIT_KEYS);
+  const given = (options ?? {}) as WithTimeoutOptions;
+  for (const key of LIMIT_KEYS) assertOptionalNumber(name === 'options' ? key : `${name}.${key}`, given[key], { allowInfinity: true });
+  const { firstTokenMs = Infinity, idleMs = Infinity, totalMs = Infinity } = given;
+  return withController ? { firstTokenMs, idleMs, totalMs, controller: given.controller } : { firstTokenMs, idleMs, totalMs };
+}
+
+/** @internal The operator for checked limits: what the adapters build per request, with no checks. */
+export function timeoutWith<T>(
+  limits: TimeoutLimits,
+  controller: AbortController | undefined,
+): Operator<T, T> {
+  const { firstTokenMs, idleMs, totalMs } = limits;
+  if (firstTokenMs === Infinity && idleMs === Infinity && totalMs === Infinity) return (source) => source;
+  const resolved: Limits = { firstTokenMs, idleMs, totalMs, controller };
+  return (source) => ({ [Symbol.asyncIterator]: () => new TimedIterator(source, resolved) });
+}
+
+type Limits = TimeoutLimits & { controller: AbortController | undefined };
 
 /**
  * One timer per stream, re-armed lazily: deadlines only move forward, so a timer that fires

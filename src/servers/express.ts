@@ -1,8 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { TokenChunk } from '../types.js';
 import { assertFunction, describeValue } from '../validate.js';
-import { assertAllOptions } from './internal/node-writer.js';
-import { sendSSE, type SendSSEOptions } from './node.js';
+import { sendPlanned } from './internal/node-response.js';
+import { planNode } from './internal/node-writer.js';
+import type { SendSSEOptions } from './node.js';
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
@@ -46,9 +47,9 @@ export type ExpressSourceFactory = (
  */
 export function sse(factory: ExpressSourceFactory, options: SendSSEOptions = {}): RequestHandler {
   assertFunction('factory', factory);
-  assertAllOptions(options);
+  const plan = planNode(options);
   return (req: Request, res: Response, next: NextFunction): void => {
-    sendSSE(req, res, (signal) => start(factory, req, signal), options).then(undefined, next);
+    sendPlanned(req, res, (signal) => start(factory, req, signal), plan).then(undefined, next);
   };
 }
 

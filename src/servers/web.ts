@@ -1,5 +1,6 @@
 import { sseHeaders } from '../sse/encoder.js';
 import { assertSignal, describeValue } from '../validate.js';
+import { planResponse, RESPONSE_KEYS } from './internal/options.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './internal/registry.js';
 import {
   openResponseStream,
@@ -68,7 +69,7 @@ export interface ToResponseOptions extends StreamResponseOptions {
  */
 export async function toResponse(source: TokenSourceInput, options: ToResponseOptions = {}): Promise<Response> {
   const { status = 200, headers } = checkOptions(options);
-  const stream = openResponseStream(source, options, contextOf(options.request));
+  const stream = openResponseStream(source, planResponse(options, WEB_KEYS), contextOf(options.request));
   const body = new SSEBody(stream, options.request?.signal);
   const early = await stream.begin();
   if (early !== undefined) {
@@ -218,6 +219,9 @@ function mergeHeaders(user: Record<string, string> | undefined, own: Record<stri
   for (const [name, value] of Object.entries(own)) headers.set(name, value);
   return headers;
 }
+
+/** Every adapter's keys, plus the web ones. */
+const WEB_KEYS = [...RESPONSE_KEYS, 'request', 'status', 'writeTimeoutMs'] as const;
 
 function checkOptions(options: ToResponseOptions): ToResponseOptions {
   if (options === null || typeof options !== 'object') {

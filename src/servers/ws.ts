@@ -3,6 +3,7 @@ import type { StreamMetrics, StreamOutcome } from '../operators/monitored.js';
 import { describeError, type SSEDonePayload, type SSEErrorPayload } from '../sse/encoder.js';
 import type { TokenChunk, Usage } from '../types.js';
 import { assertNumber, assertSignal, describeValue } from '../validate.js';
+import { CHUNK_STREAM_KEYS, planChunkStream } from './internal/options.js';
 import { trackStream, type ShutdownNotice } from './internal/registry.js';
 import { openChunkStream, type ChunkStream, type ChunkStreamOptions, type TokenSourceInput } from './internal/response-stream.js';
 import { CONNECTING, linkOf, OPEN, type SocketLink, type WebSocketLike } from './internal/websocket-link.js';
@@ -98,6 +99,9 @@ export interface WebSocketStreamResult {
   metrics: StreamMetrics;
 }
 
+/** Every adapter's pipeline keys, plus the socket's. */
+const WEBSOCKET_KEYS = [...CHUNK_STREAM_KEYS, 'maxBufferedAmount', 'closeOnEnd', 'streamId', 'signal', 'exposeErrors'] as const;
+
 // Long enough for a closing handshake, short enough for a deploy; then the connection is dropped.
 const SHUTDOWN_CLOSE_MS = 1000;
 
@@ -135,7 +139,7 @@ export function sendOverWebSocket(
     throw new TypeError(`Expected \`streamId\` to be a string, got ${describeValue(streamId)}`);
   }
   if (signal !== undefined) assertSignal('signal', signal);
-  const stream = openChunkStream(source, options, { id: streamId });
+  const stream = openChunkStream(source, planChunkStream(options, WEBSOCKET_KEYS), { id: streamId });
   const config = { maxBufferedAmount, closeOnEnd, streamId, signal, exposeErrors };
   return new WebSocketRelay(linkOf(socket), stream, config).run();
 }

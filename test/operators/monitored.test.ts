@@ -202,11 +202,11 @@ describe('monitored', () => {
 
   it('counts a stream whose finish reason arrived as ended by that reason, even if the consumer stops then', async () => {
     const completed = finishSpy();
-    for await (const received of pipe(stalled([chunk('a'), chunk('', { finishReason: 'stop' })]).source, monitored(completed))) {
+    for await (const received of pipe(stalled([chunk('a'), chunk('', { finishReason: 'stop' })]).source, monitored({ onFinish: completed.onFinish }))) {
       if (received.finishReason !== undefined) break;
     }
     const inBand = finishSpy();
-    await drain(pipe(timed([[0, chunk('a')], [0, chunk('', { finishReason: 'aborted' })]]).source, monitored(inBand)));
+    await drain(pipe(timed([[0, chunk('a')], [0, chunk('', { finishReason: 'aborted' })]]).source, monitored({ onFinish: inBand.onFinish })));
     expect([completed.reports[0]?.outcome, inBand.reports[0]?.outcome]).toEqual(['completed', 'aborted']);
   });
 
@@ -264,7 +264,7 @@ describe('monitored', () => {
     expect(price).toHaveBeenCalledExactlyOnceWith('unknown');
 
     const plain = finishSpy();
-    await drain(pipe(timed([[0, chunk('Hi')]]).source, monitored(plain)));
+    await drain(pipe(timed([[0, chunk('Hi')]]).source, monitored({ onFinish: plain.onFinish })));
     expect(plain.reports[0]).not.toHaveProperty('text');
   });
 

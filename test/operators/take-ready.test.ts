@@ -8,6 +8,7 @@ import { withAbort } from '../../src/operators/with-abort.js';
 import { withBackpressure } from '../../src/operators/with-backpressure.js';
 import { pipe } from '../../src/pipe.js';
 import { openResponseStream } from '../../src/servers/internal/response-stream.js';
+import { planResponse } from '../../src/servers/internal/options.js';
 
 const turns = async (count: number) => {
   for (let turn = 0; turn < count; turn++) await new Promise((resolve) => setImmediate(resolve));
@@ -103,7 +104,7 @@ describe('taking what is read ahead without a promise (TAKE_READY)', () => {
   });
 
   it("lets an adapter take the peeked first frame and what follows it without waiting (takeFrame)", async () => {
-    const stream = openResponseStream(chunks(20), { heartbeatMs: false, backpressure: { highWaterMark: 8 } });
+    const stream = openResponseStream(chunks(20), planResponse({ heartbeatMs: false, backpressure: { highWaterMark: 8 } }));
     expect(await stream.begin()).toBeUndefined();
     await turns(3);
     const frames: string[] = [];
@@ -138,11 +139,10 @@ describe('takeFrame mixed with frames.next() (property)', () => {
             yield chunk(index, { token: '', finishReason: 'stop' });
           }
           let reports = 0;
-          const stream = openResponseStream(bursty(), {
-            heartbeatMs: false,
-            backpressure: { highWaterMark },
-            monitor: { onFinish: () => void reports++ },
-          });
+          const stream = openResponseStream(
+            bursty(),
+            planResponse({ heartbeatMs: false, backpressure: { highWaterMark }, monitor: { onFinish: () => void reports++ } }),
+          );
           expect(await stream.begin()).toBeUndefined();
           const frames: string[] = [];
           let done = false;

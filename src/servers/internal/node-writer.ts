@@ -1,9 +1,6 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { monitored } from '../../operators/monitored.js';
-import { toSSE } from '../../operators/to-sse.js';
-import { withBackpressure } from '../../operators/with-backpressure.js';
-import { withTimeout } from '../../operators/with-timeout.js';
 import { assertNumber, describeValue } from '../../validate.js';
+import { planResponse, RESPONSE_KEYS, type ResponsePlan } from './options.js';
 import type { StreamResponseOptions } from './response-stream.js';
 
 /** The parts of a `node:http` or `node:http2` compat response the writer uses. */
@@ -192,34 +189,34 @@ export function mergeHeaders(
   return Object.assign(headers, fixed);
 }
 
-/** The Node-only options, checked on every call (the pipeline checks its own). */
-export function assertNodeOptions(options: StreamResponseOptions & { writeTimeoutMs?: number | undefined }): void {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
-  }
-  if (options.writeTimeoutMs !== undefined) {
-    assertNumber('writeTimeoutMs', options.writeTimeoutMs, { min: 1, allowInfinity: true });
-  }
-  const { headers } = options;
-  if (headers === undefined) return;
-  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
-    throw new TypeError(`Expected \`headers\` to be an object of header names and string values, got ${describeValue(headers)}`);
-  }
-  for (const [name, value] of Object.entries(headers)) {
-    if (typeof value !== 'string') {
-      throw new TypeError(`Expected header \`${name}\` to be a string, got ${describeValue(value)}`);
-    }
-    validateHeaderName(name);
-    validateHeaderValue(name, value);
-  }
+/** The keys the Node adapters take: every adapter's, plus `writeTimeoutMs`. */
+const NODE_KEYS = [...RESPONSE_KEYS, 'writeTimeoutMs', 'writeCombining'] as const;
+
+/** The Node adapters' options, checked once (when `sse()` makes a handler, or at `sendSSE`). */
+export interface NodePlan extends ResponsePlan {
+  readonly headers: Record<string, string> | undefined;
+  readonly writeTimeoutMs: number;
+  /** Undocumented: `false` turns write combining off, for bench/write-combining.bench.ts. */
+  readonly combine: boolean;
 }
 
-/** Checks every option once, up front: what the pipeline would only check at the first request. */
-export function assertAllOptions(options: StreamResponseOptions & { writeTimeoutMs?: number | undefined }): void {
-  assertNodeOptions(options);
-  toSSE(options);
-  withTimeout(options.timeout);
-  if (options.backpressure !== false) withBackpressure(options.backpressure);
-  if (options.monitor !== undefined) monitored(options.monitor);
-  if (options.statusWindowMs !== undefined) assertNumber('statusWindowMs', options.statusWindowMs, { allowInfinity: true });
+/** Checks every option of a Node adapter deeply, once, and resolves the defaults. */
+export function planNode(options: StreamResponseOptions & { writeTimeoutMs?: number | undefined }): NodePlan {
+  const plan = planResponse(options, NODE_KEYS);
+  const { writeTimeoutMs = 30_000, headers } = options;
+  assertNumber('writeTimeoutMs', writeTimeoutMs, { min: 1, allowInfinity: true });
+  if (headers !== undefined) {
+    if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
+      throw new TypeError(`Expected \`headers\` to be an object of header names and string values, got ${describeValue(headers)}`);
+    }
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value !== 'string') {
+        throw new TypeError(`Expected header \`${name}\` to be a string, got ${describeValue(value)}`);
+      }
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    }
+  }
+  const combine = (options as { writeCombining?: unknown }).writeCombining !== false;
+  return { ...plan, headers, writeTimeoutMs, combine };
 }

@@ -1,14 +1,15 @@
 import { isStreamAbortedError, isTokenRelayError } from '../../errors.js';
-import { monitored, type MonitorOptions, type StreamMetrics } from '../../operators/monitored.js';
+import { monitoredWith, type MonitorOptions, type StreamMetrics } from '../../operators/monitored.js';
 import { Peekable } from '../../operators/internal/peekable.js';
-import { toSSE, type ToSSEOptions } from '../../operators/to-sse.js';
+import { sseWith, type ToSSEOptions } from '../../operators/to-sse.js';
 import { withAbort } from '../../operators/with-abort.js';
-import { withBackpressureUntil, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
+import { readAhead, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
 import { takeReady } from '../../operators/internal/interruptible.js';
-import { withTimeout, type WithTimeoutOptions } from '../../operators/with-timeout.js';
+import { timeoutWith, type WithTimeoutOptions } from '../../operators/with-timeout.js';
 import { pipe } from '../../pipe.js';
 import type { TokenChunk, TokenSourceFactory } from '../../types.js';
-import { assertOptionalNumber, describeValue } from '../../validate.js';
+import { describeValue } from '../../validate.js';
+import type { ResponsePlan, StreamPlan } from './options.js';
 import { toHttpError, type HttpErrorResponse } from './http-error.js';
 
 /** A stream to send, or (the recommended form) a factory that receives the request's signal. */
@@ -131,16 +132,10 @@ export interface ChunkStream {
 }
 
 /** Builds the standard pipeline of a response: abort, timeouts, read-ahead, monitoring, SSE. */
-export function openResponseStream(
-  input: TokenSourceInput,
-  options: StreamResponseOptions = {},
-  context: StreamContext = {},
-): ResponseStream {
-  assertOptionalNumber('statusWindowMs', options.statusWindowMs, { allowInfinity: true });
-  const { controller, chunks: iterator, metrics } = openChunkStream(input, options, context);
+export function openResponseStream(input: TokenSourceInput, plan: ResponsePlan, context: StreamContext = {}): ResponseStream {
+  const { controller, chunks: iterator, metrics } = openChunkStream(input, plan, context);
   const chunks = new Peekable(iterator);
-  const frames = toSSE(options)(chunks)[Symbol.asyncIterator]();
-  const statusWindowMs = options.statusWindowMs ?? 500;
+  const frames = sseWith(plan.sse)(chunks)[Symbol.asyncIterator]();
 
   return {
     controller,
@@ -148,58 +143,49 @@ export function openResponseStream(
     metrics,
     takeFrame: () => takeReady(frames)?.value,
     async begin() {
-      const first = await settleWithin(chunks.peek(), statusWindowMs);
+      const first = await settleWithin(chunks.peek(), plan.statusWindowMs);
       if (first === undefined || !('error' in first)) return undefined;
       if (controller.signal.aborted && isStreamAbortedError(first.error)) return undefined;
-      return toHttpError(first.error, options.exposeErrors === true);
+      return toHttpError(first.error, plan.exposeErrors);
     },
   };
 }
 
-/** Builds the pipeline every adapter shares: abort, timeouts, read-ahead, monitoring. */
-export function openChunkStream(input: TokenSourceInput, options: ChunkStreamOptions = {}, context: StreamContext = {}): ChunkStream {
+/**
+ * Builds the pipeline every adapter shares: abort, timeouts, read-ahead, monitoring. The plan's
+ * options were checked when it was made, so nothing here checks them again.
+ */
+export function openChunkStream(input: TokenSourceInput, plan: StreamPlan, context: StreamContext = {}): ChunkStream {
   if (typeof input !== 'function' && !isAsyncIterable(input)) {
     throw new TypeError(
       `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
     );
   }
-  const log = loggerOf(options.logger);
+  const { log, backpressure } = plan;
   const controller = new AbortController();
   let reportMetrics!: (metrics: StreamMetrics) => void;
   const metrics = new Promise<StreamMetrics>((resolve) => (reportMetrics = resolve));
-  const userFinish = options.monitor?.onFinish;
+  const userFinish = plan.monitor?.onFinish;
   // Errors are someone's to see: the logger's, the monitor's, or else the console's.
-  const unhandled = log === undefined && options.monitor?.onError === undefined;
+  const unhandled = log === undefined && plan.monitor?.onError === undefined;
   const monitor: MonitorOptions = {
-    ...options.monitor,
+    ...plan.monitor,
     onFinish(report) {
       reportMetrics(report);
-      if (log !== undefined) writeLog(log, report, context.id, options.monitor?.onHookError);
+      if (log !== undefined) writeLog(log, report, context.id, plan.monitor?.onHookError);
       else if (unhandled && report.outcome === 'error' && isUnexpected(report.error)) reportUnexpected(report.error, context);
       return userFinish?.(report);
     },
   };
-  const { backpressure } = options;
-  const timeout = withTimeout<TokenChunk>({ ...options.timeout, controller });
   const chunks = pipe(
     startSource(input, controller.signal),
-    timeout,
+    timeoutWith<TokenChunk>(plan.timeout, controller),
     // The abort acts after the read-ahead buffer, so a disconnect reaches `monitored` at once,
     // not after the chunks still buffered for a client that is gone (one layer does both).
-    backpressure === false ? withAbort(controller.signal) : withBackpressureUntil(backpressure === undefined ? {} : backpressure, controller.signal),
-    monitored(monitor),
+    backpressure === false ? withAbort(controller.signal) : readAhead(backpressure, controller.signal),
+    monitoredWith(monitor),
   )[Symbol.asyncIterator]() as AsyncIterableIterator<TokenChunk>;
   return { controller, chunks, metrics };
-}
-
-function loggerOf(logger: unknown): ((record: StreamLogRecord) => void) | undefined {
-  if (logger === undefined) return undefined;
-  if (typeof logger === 'function') return logger as (record: StreamLogRecord) => void;
-  if (logger !== null && typeof logger === 'object' && typeof (logger as { info?: unknown }).info === 'function') {
-    const target = logger as { info(record: StreamLogRecord): void };
-    return (record) => target.info(record);
-  }
-  throw new TypeError(`Expected \`logger\` to be a function or an object with an info() method, got ${describeValue(logger)}`);
 }
 
 function writeLog(
