@@ -1,6 +1,6 @@
 import { BackpressureError } from '../errors.js';
 import type { Operator, TokenChunk } from '../types.js';
-import { assertNumber, assertOneOf, assertOptionalNumber, describeValue } from '../validate.js';
+import { assertNumber, assertOneOf, assertOptionalNumber, assertOptions, describeValue } from '../validate.js';
 import { ChunkBuffer, utf8Length } from './internal/coalesce.js';
 import {
   IGNORE,
@@ -86,7 +86,7 @@ const DETACHED: Promise<Result> = new Promise<Result>(() => undefined);
  * ```
  */
 export function withBackpressure(options: WithBackpressureOptions = {}): Operator<TokenChunk, TokenChunk> {
-  return readAhead(configOf(options), undefined);
+  return readAhead(checkBackpressureOptions(options), undefined);
 }
 
 /**
@@ -95,10 +95,11 @@ export function withBackpressure(options: WithBackpressureOptions = {}): Operato
  * would. The server adapters' pipeline uses it, to save a layer on every chunk.
  */
 export function withBackpressureUntil(options: WithBackpressureOptions, signal: AbortSignal): Operator<TokenChunk, TokenChunk> {
-  return readAhead(configOf(options), signal);
+  return readAhead(checkBackpressureOptions(options), signal);
 }
 
-function readAhead(config: Config, signal: AbortSignal | undefined): Operator<TokenChunk, TokenChunk> {
+/** @internal The read-ahead for checked options (what the adapters build per request, with no checks). */
+export function readAhead(config: BackpressureConfig, signal: AbortSignal | undefined): Operator<TokenChunk, TokenChunk> {
   return (source) => {
     if (source === null || typeof source !== 'object' || typeof source[Symbol.asyncIterator] !== 'function') {
       throw new TypeError(`Expected \`source\` to be an async iterable, got ${describeValue(source)}`);
@@ -107,18 +108,24 @@ function readAhead(config: Config, signal: AbortSignal | undefined): Operator<To
   };
 }
 
-function configOf(options: WithBackpressureOptions): Config {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
+/** @internal Options checked deeply (unknown keys included), with the defaults resolved. */
+export type BackpressureConfig = Config;
+
+/** @internal Checks `withBackpressure` options once; `name` prefixes the option names in errors. */
+export function checkBackpressureOptions(options: unknown, name = 'options'): BackpressureConfig {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`Expected \`${name}\` to be an object, got ${describeValue(options)}`);
   }
-  const { highWaterMark = 64, maxBufferedBytes = 256 * 1024, overflow = 'wait', rate, burst } = options;
-  assertNumber('highWaterMark', highWaterMark, { min: 1, integer: true });
-  assertNumber('maxBufferedBytes', maxBufferedBytes, { min: 1, allowInfinity: true });
-  assertOneOf('overflow', overflow, ['wait', 'coalesce', 'error']);
+  assertOptions(name, options, ['highWaterMark', 'maxBufferedBytes', 'overflow', 'rate', 'burst']);
+  const { highWaterMark = 64, maxBufferedBytes = 256 * 1024, overflow = 'wait', rate, burst } = options as WithBackpressureOptions;
+  const field = (key: string): string => (name === 'options' ? key : `${name}.${key}`);
+  assertNumber(field('highWaterMark'), highWaterMark, { min: 1, integer: true });
+  assertNumber(field('maxBufferedBytes'), maxBufferedBytes, { min: 1, allowInfinity: true });
+  assertOneOf(field('overflow'), overflow, ['wait', 'coalesce', 'error']);
   if (rate !== undefined && !(typeof rate === 'number' && rate > 0 && Number.isFinite(rate))) {
-    throw new TypeError(`Expected \`rate\` to be a finite number > 0, got ${describeValue(rate)}`);
+    throw new TypeError(`Expected \`${field('rate')}\` to be a finite number > 0, got ${describeValue(rate)}`);
   }
-  assertOptionalNumber('burst', burst, { min: 1 });
+  assertOptionalNumber(field('burst'), burst, { min: 1 });
   return { highWaterMark, maxBufferedBytes, overflow, rate, burst: burst ?? Math.max(1, rate ?? 1) };
 }
 
@@ -375,7 +382,11 @@ class ReadAhead implements AsyncIterableIterator<TokenChunk, undefined> {
   }
 
   // Not awaited: while a read is pending, a generator's return() waits for that read to settle.
+  // Ended first: a source that settles its pending read from return() (SETTLES_ON_RETURN:
+  // withTimeout, monitored, …) settles it as done, synchronously, and that read must be dropped,
+  // not taken for the source's own end (a disconnect would then be reported as 'completed').
   #stopSource(): void {
+    this.#ended = true;
     if (this.#sourceDone) return;
     this.#sourceDone = true;
     returnQuietly(this.#source);
