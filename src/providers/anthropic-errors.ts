@@ -39,11 +39,32 @@ export function toAnthropicError(error: unknown, context: ErrorContext): Error {
   // Older SDKs throw the `event: error` frame as an APIConnectionError whose message is the frame's JSON.
   const inBand = body.type === undefined ? errorBody(parseJSON(fields.message)) : body;
   if (inBand.type !== undefined) return inBandError({ type: inBand.type, message: inBand.message }, context, error);
+  if (isSdkRejection(error)) {
+    const detail = safeDetail((error as Error).message);
+    return new ProviderError(`The Anthropic SDK rejected the stream${detail}`, {
+      retryable: false,
+      provider: context.provider,
+      cause: error,
+    });
+  }
   if (hasName(error, 'APIConnectionTimeoutError')) {
     return new ProviderError('The request to Anthropic timed out', { retryable: true, provider: context.provider, cause: error });
   }
   const message = hasName(error, 'APIConnectionError') ? 'Could not connect to Anthropic' : 'The connection to Anthropic was lost';
   return new ProviderError(message, { retryable: true, provider: context.provider, cause: error });
+}
+
+/**
+ * An error the SDK raised itself about what it received (events out of order, an event that is
+ * not JSON, output it could not parse): sending the same request again would not help. A
+ * `MessageStream` also wraps network failures in a bare `AnthropicError`, with the failure as
+ * `cause`: those stay connection errors.
+ */
+function isSdkRejection(error: unknown): boolean {
+  if (error instanceof SyntaxError) return true;
+  if (error === null || typeof error !== 'object' || error.constructor?.name !== 'AnthropicError') return false;
+  const cause = (error as { cause?: unknown }).cause;
+  return cause === undefined || cause instanceof SyntaxError;
 }
 
 function httpError(status: number, body: ErrorBody, headers: unknown, context: ErrorContext, cause: unknown): ProviderError {

@@ -1,7 +1,8 @@
 import type { Anthropic } from '@anthropic-ai/sdk';
-import { ChunkStamper } from '../chunk-stamper.js';
-import type { FinishReason, TokenChunk, ToolCallInfo, Usage } from '../types.js';
-import { inBandError, isMessageStream, toAnthropicError, whyEndedEarly, type ErrorContext } from './anthropic-errors.js';
+import type { TokenChunk } from '../types.js';
+import { assertOptions, assertSignal, describeValue } from '../validate.js';
+import { MessageState } from './anthropic-events.js';
+import { isMessageStream, toAnthropicError, whyEndedEarly, type ErrorContext } from './anthropic-errors.js';
 
 /** The in-band `event: error` frame Anthropic sends when a stream fails after it started. */
 export interface AnthropicErrorEvent {
@@ -49,8 +50,18 @@ export interface FromAnthropicOptions {
  * ```
  */
 export interface StreamAnthropicOptions {
-  /** Cancels the HTTP request; pass the signal of the `TokenSourceFactory`. */
-  signal: AbortSignal;
+  /**
+   * Cancels the HTTP request; pass the signal of the `TokenSourceFactory`, so a client that goes
+   * away stops the bill. Without it the request is cancelled only by breaking out of the loop,
+   * and an abort of the SDK stream's own `controller` is still reported as `StreamAbortedError`
+   * (the same fallback as `streamOpenAI`).
+   * @defaultValue none: the SDK stream's own `controller.signal`
+   * @example
+   * ```ts
+   * const source: TokenSourceFactory = (signal) => streamAnthropic(anthropic, params, { signal });
+   * ```
+   */
+  signal?: AbortSignal | undefined;
   /**
    * The `provider` stamped on every chunk and error.
    * @defaultValue `'anthropic'`
@@ -72,8 +83,12 @@ export interface AnthropicMessagesClient {
 export type AnthropicStreamParams = Omit<Anthropic.MessageCreateParamsStreaming, 'stream'>;
 
 /**
- * Normalizes an Anthropic Messages stream into TokenChunks: text, thinking (as `'reasoning'`)
- * and tool-call argument fragments, then one final chunk with `finishReason` and `usage`.
+ * Normalizes an Anthropic Messages stream into TokenChunks: text, thinking (as `'reasoning'`),
+ * tool-call arguments (streamed fragments, or the whole input as one chunk when it arrives
+ * complete), citations and web results (as `'source'` chunks), then one final chunk with
+ * `finishReason` and `usage`. Calls of tools Anthropic runs itself (`server_tool_use`,
+ * `mcp_tool_use`) carry `toolCall.providerExecuted: true`: show them, do not run them. A whole
+ * message sent in `message_start` (programmatic tool calling) is relayed the same way.
  * Accepts the `MessageStream` of `client.messages.stream()` and the `Stream` of
  * `client.messages.create({ stream: true })`. Breaking out of the loop calls `return()` on the
  * SDK stream, which aborts its HTTP request. Errors are thrown as `ProviderError` or
@@ -95,12 +110,42 @@ export function fromAnthropic(
   if (stream === null || typeof stream !== 'object' || typeof stream[Symbol.asyncIterator] !== 'function') {
     throw new TypeError(`Expected \`stream\` to be an Anthropic SDK stream (an async iterable), got ${describe(stream)}`);
   }
+  assertAnthropicOptions(options);
   if (isMessageStream(stream) && (stream.ended === true || stream.currentMessage !== undefined)) {
     throw new TypeError('Expected a MessageStream that nothing has read yet, got one that already received events');
   }
+  const start = watchMessageStart(stream);
   // Taken now, not on the first `next()`: a MessageStream only delivers events to iterators that exist.
   const iterator = stream[Symbol.asyncIterator]();
-  return relayEvents(stream, iterator, options);
+  return relayEvents(stream, iterator, options, start);
+}
+
+/** The `message` of `message_start` as it arrived. */
+interface MessageStartWatch {
+  message: Anthropic.Message | undefined;
+  stop(): void;
+}
+
+interface EventEmitterLike {
+  on(event: 'streamEvent', listener: (event: Anthropic.RawMessageStreamEvent) => void): unknown;
+  off(event: 'streamEvent', listener: (event: Anthropic.RawMessageStreamEvent) => void): unknown;
+}
+
+/**
+ * A `MessageStream` builds its message by changing the `message_start` event's `message` in
+ * place as later events arrive, ahead of a reader that is slower than the network: keep a copy
+ * taken when it arrived, so its content, stop reason and usage are read as the API sent them.
+ */
+function watchMessageStart(stream: object): MessageStartWatch {
+  const watch: MessageStartWatch = { message: undefined, stop: () => {} };
+  const emitter = stream as Partial<EventEmitterLike>;
+  if (!isMessageStream(stream) || typeof emitter.on !== 'function' || typeof emitter.off !== 'function') return watch;
+  const listener = (event: Anthropic.RawMessageStreamEvent) => {
+    if (event.type === 'message_start' && watch.message === undefined) watch.message = structuredClone(event.message);
+  };
+  emitter.on.call(stream, 'streamEvent', listener);
+  watch.stop = () => void emitter.off?.call(stream, 'streamEvent', listener);
+  return watch;
 }
 
 /**
@@ -120,21 +165,33 @@ export function fromAnthropic(
 export function streamAnthropic(
   client: AnthropicMessagesClient,
   params: AnthropicStreamParams,
-  options: StreamAnthropicOptions,
+  options: StreamAnthropicOptions = {},
 ): AsyncGenerator<TokenChunk, void, undefined> {
   if (typeof client?.messages?.create !== 'function') {
     throw new TypeError(`Expected \`client\` to be an Anthropic client with \`messages.create\`, got ${describe(client)}`);
   }
-  if (!isAbortSignal(options?.signal)) {
-    throw new TypeError(`Expected \`options.signal\` to be an AbortSignal, got ${describe(options?.signal)}`);
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+    throw new TypeError(`Expected \`params\` to be the Messages request parameters (an object), got ${describe(params)}`);
   }
+  assertAnthropicOptions(options);
   return requestStream(client, params, { provider: options.provider ?? 'anthropic', signal: options.signal });
+}
+
+const OPTION_NAMES = ['signal', 'provider'] as const;
+
+function assertAnthropicOptions(options: unknown): asserts options is FromAnthropicOptions {
+  assertOptions('options', options, OPTION_NAMES);
+  const { signal, provider } = (options ?? {}) as FromAnthropicOptions;
+  if (signal !== undefined) assertSignal('options.signal', signal);
+  if (provider !== undefined && (typeof provider !== 'string' || provider === '')) {
+    throw new TypeError(`Expected \`options.provider\` to be a non-empty string, got ${describeValue(provider)}`);
+  }
 }
 
 async function* requestStream(
   client: AnthropicMessagesClient,
   params: AnthropicStreamParams,
-  context: Required<ErrorContext>,
+  context: ErrorContext,
 ): AsyncGenerator<TokenChunk, void, undefined> {
   let stream: AsyncIterable<Anthropic.RawMessageStreamEvent>;
   try {
@@ -149,148 +206,26 @@ async function* relayEvents(
   source: AsyncIterable<AnthropicStreamEvent>,
   iterator: AsyncIterator<AnthropicStreamEvent>,
   options: FromAnthropicOptions,
+  start: MessageStartWatch,
 ): AsyncGenerator<TokenChunk, void, undefined> {
   const context: ErrorContext = { provider: options.provider ?? 'anthropic', signal: options.signal };
   const message = new MessageState(context.provider);
   try {
+    const chunks: TokenChunk[] = [];
     for await (const event of { [Symbol.asyncIterator]: () => iterator }) {
-      const chunk = message.accept(event);
-      if (chunk !== undefined) yield chunk;
+      const pristine = event.type === 'message_start' && start.message !== undefined ? { ...event, message: start.message } : event;
+      message.accept(pristine, chunks);
+      if (chunks.length === 1) yield chunks.pop() as TokenChunk;
+      else if (chunks.length > 1) yield* chunks.splice(0);
     }
   } catch (error) {
     throw toAnthropicError(error, context);
+  } finally {
+    start.stop();
   }
   if (!message.stopped) throw await whyEndedEarly(source, context);
   yield message.finish();
 }
-
-/** The state of one message as its events arrive. */
-class MessageState {
-  stopped = false;
-  readonly #stamper: ChunkStamper;
-  readonly #usage = new UsageCounts();
-  readonly #toolCalls = new Map<number, ToolCallInfo>();
-  #finishReason: FinishReason = 'other';
-
-  constructor(provider: string) {
-    this.#stamper = new ChunkStamper(provider);
-  }
-
-  accept(event: AnthropicStreamEvent): TokenChunk | undefined {
-    switch (event.type) {
-      case 'message_start':
-        this.#stamper.model = event.message.model;
-        this.#usage.update(event.message.usage);
-        return undefined;
-      case 'content_block_start':
-        this.#startBlock(event.index, event.content_block);
-        return undefined;
-      case 'content_block_delta':
-        return this.#delta(event.index, event.delta);
-      case 'message_delta':
-        if (event.delta.stop_reason != null) this.#finishReason = toFinishReason(event.delta.stop_reason);
-        this.#usage.update(event.usage);
-        return undefined;
-      case 'message_stop':
-        this.stopped = true;
-        return undefined;
-      case 'error':
-        throw inBandError(event.error, { provider: this.#stamper.provider ?? 'anthropic' }, event);
-      default:
-        return undefined;
-    }
-  }
-
-  finish(): TokenChunk {
-    return this.#stamper.finish(this.#finishReason, this.#usage.toUsage());
-  }
-
-  #startBlock(index: number, block: { type: string; id?: unknown; name?: unknown }): void {
-    if (!block.type.endsWith('tool_use') || typeof block.id !== 'string' || typeof block.name !== 'string') return;
-    this.#toolCalls.set(index, { id: block.id, name: block.name, index: this.#toolCalls.size });
-  }
-
-  #delta(index: number, delta: Anthropic.RawContentBlockDelta): TokenChunk | undefined {
-    if (delta.type === 'text_delta') return this.#early(this.#stamper.chunk(delta.text));
-    if (delta.type === 'thinking_delta') return this.#early(this.#stamper.chunk(delta.thinking, 'reasoning'));
-    if (delta.type !== 'input_json_delta') return undefined;
-    const toolCall = this.#toolCalls.get(index);
-    return toolCall === undefined ? undefined : this.#early(this.#stamper.chunk(delta.partial_json, 'tool-call', { ...toolCall }));
-  }
-
-  // Anthropic reports the input tokens at the start: the first chunk carries the usage known
-  // so far, so a stream stopped before its end is still costed with its real input.
-  #early(chunk: TokenChunk): TokenChunk {
-    if (chunk.index === 0 && this.#usage.known) chunk.usage = this.#usage.toUsage();
-    return chunk;
-  }
-}
-
-interface AnthropicUsageFields {
-  input_tokens?: number | null | undefined;
-  cache_read_input_tokens?: number | null | undefined;
-  cache_creation_input_tokens?: number | null | undefined;
-  output_tokens?: number | null | undefined;
-  output_tokens_details?: { thinking_tokens?: number | null | undefined } | null | undefined;
-}
-
-/** Anthropic's counts are cumulative: each report replaces the fields it carries. */
-class UsageCounts {
-  #seen = false;
-
-  /** Whether any report came yet. */
-  get known(): boolean {
-    return this.#seen;
-  }
-
-  #input = 0;
-  #cacheRead = 0;
-  #cacheCreation = 0;
-  #output = 0;
-  #thinking = 0;
-
-  update(usage: AnthropicUsageFields | null | undefined): void {
-    if (usage == null) return;
-    this.#seen = true;
-    this.#input = usage.input_tokens ?? this.#input;
-    this.#cacheRead = usage.cache_read_input_tokens ?? this.#cacheRead;
-    this.#cacheCreation = usage.cache_creation_input_tokens ?? this.#cacheCreation;
-    this.#output = usage.output_tokens ?? this.#output;
-    this.#thinking = usage.output_tokens_details?.thinking_tokens ?? this.#thinking;
-  }
-
-  toUsage(): Usage | undefined {
-    if (!this.#seen) return undefined;
-    const usage: Usage = {
-      inputTokens: this.#input + this.#cacheRead + this.#cacheCreation,
-      outputTokens: this.#output,
-    };
-    if (this.#cacheRead > 0) usage.cachedInputTokens = this.#cacheRead;
-    if (this.#thinking > 0) usage.reasoningTokens = this.#thinking;
-    return usage;
-  }
-}
-
-const FINISH_REASONS: Readonly<Record<string, FinishReason>> = {
-  end_turn: 'stop',
-  stop_sequence: 'stop',
-  max_tokens: 'length',
-  model_context_window_exceeded: 'length',
-  tool_use: 'tool-calls',
-  refusal: 'content-filter',
-};
-
-function toFinishReason(stopReason: string): FinishReason {
-  return FINISH_REASONS[stopReason] ?? 'other';
-}
-
-
-function isAbortSignal(value: unknown): value is AbortSignal {
-  const signal = value as AbortSignal | null | undefined;
-  return typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function';
-}
-
-
 
 function describe(value: unknown): string {
   if (value === null) return 'null';

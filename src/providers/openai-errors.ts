@@ -38,6 +38,7 @@ export function toOpenAIError(error: unknown, context: OpenAIErrorContext): unkn
   if (isNetworkError(error)) return networkError(error, context);
   const body = errorBody(apiError);
   if (body !== undefined) return streamError(body, { ...context, cause: error, headers: apiError.headers });
+  if (isSDKError(error)) return rejectedStreamError(error, context);
   return error;
 }
 
@@ -55,6 +56,28 @@ export function streamError(
     retryAfterMs: parseRetryAfter(asHeaders(context.headers)),
     cause: context.cause,
   });
+}
+
+/**
+ * The SDK's stream helpers (`chat.completions.stream()`, `responses.stream()`) validate what
+ * they accumulate and throw a bare `OpenAIError` for a stream they reject (an unknown event, a
+ * response id that changed, a missing `role`). Sending the same request again gives the same
+ * stream, so it is not retryable.
+ */
+function rejectedStreamError(error: Error, context: OpenAIErrorContext): ProviderError {
+  return new ProviderError(`${label(context.provider)} stream rejected by the SDK: ${redact(error.message, context.secrets)}`, {
+    retryable: false,
+    provider: context.provider,
+    cause: error,
+  });
+}
+
+/** An error of the SDK's own hierarchy (`OpenAIError` and its subclasses), from any copy of it. */
+function isSDKError(error: Error): boolean {
+  for (let proto: unknown = Object.getPrototypeOf(error); proto !== null && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
+    if ((proto as { constructor?: { name?: unknown } }).constructor?.name === 'OpenAIError') return true;
+  }
+  return false;
 }
 
 function httpError(error: Error & APIErrorLike, status: number, context: OpenAIErrorContext): ProviderError {

@@ -2,6 +2,7 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'o
 import type { ResponseCreateParamsStreaming, ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { StreamAbortedError } from '../errors.js';
 import type { TokenChunk } from '../types.js';
+import { assertOptions, assertSignal, describeValue } from '../validate.js';
 import { toOpenAIError, type OpenAIErrorContext } from './openai-errors.js';
 import { OpenAIEventReader, type OpenAIStreamEvent } from './openai-events.js';
 
@@ -37,8 +38,10 @@ export interface FromOpenAIOptions {
 export interface StreamOpenAIOptions {
   /**
    * Cancels the HTTP request to the provider. Pass the signal of the source factory, so a
-   * client that goes away stops the bill.
-   * @defaultValue no cancellation
+   * client that goes away stops the bill. Optional, as in `streamAnthropic`: without it only
+   * breaking out of the loop cancels the request, and the SDK stream's own `controller.signal`
+   * tells an abort from a normal end.
+   * @defaultValue the SDK stream's own `controller.signal`
    * @example
    * ```ts
    * const source: TokenSourceFactory = (signal) => streamOpenAI(openai, params, { signal });
@@ -89,10 +92,15 @@ export interface OpenAIClientLike {
 /**
  * Normalizes a streamed OpenAI answer into TokenChunks: what `chat.completions.create`,
  * `responses.create` (with `stream: true`), `chat.completions.stream` or `responses.stream`
- * return. Text, reasoning and tool-call argument deltas become chunks; the stream ends with
- * exactly one chunk that carries the `finishReason` and the usage. Only the first choice
- * (`index` 0) of a Chat Completions stream is relayed. A refusal is relayed as text and makes
- * the finish reason `'content-filter'`.
+ * return. Text, reasoning and tool-call argument deltas become chunks, citations become
+ * `'source'` chunks (each source once), and Responses items the application must act on
+ * (`local_shell_call`, `shell_call`, `apply_patch_call`, `mcp_approval_request`…) become
+ * tool calls; tools the provider ran itself (web search, code interpreter, remote MCP…) are
+ * relayed as tool calls with `providerExecuted: true`. The stream ends with exactly one chunk
+ * that carries the `finishReason` and the usage. Only the first choice (`index` 0) of a Chat
+ * Completions stream is relayed. A refusal is relayed as text and makes the finish reason
+ * `'content-filter'`. A stream the SDK's helpers reject (`responses.stream()` meeting an event
+ * it does not know…) throws a non-retryable `ProviderError`.
  *
  * Breaking out of the loop closes the SDK stream, which aborts its HTTP request. Provider
  * failures are thrown as `ProviderError` (`retryable` when sending again may help); a stream
@@ -108,19 +116,21 @@ export function fromOpenAI(
   stream: AsyncIterable<ChatCompletionChunk> | AsyncIterable<ResponseStreamEvent>,
   options: FromOpenAIOptions = {},
 ): AsyncGenerator<TokenChunk, void, undefined> {
-  return new OpenAIRelay(() => {
-    if (stream === null || typeof stream !== 'object' || !(Symbol.asyncIterator in stream)) {
-      throw new TypeError(`Expected \`stream\` to be an OpenAI stream (an async iterable), got ${describe(stream)}`);
-    }
-    const context = { provider: options.provider ?? 'openai', signal: options.signal };
-    return { stream, context, endSignal: options.signal ?? controllerSignal(stream) };
-  });
+  if (stream === null || typeof stream !== 'object' || typeof (stream as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] !== 'function') {
+    throw new TypeError(`Expected \`stream\` to be an OpenAI stream (an async iterable), got ${describe(stream)}`);
+  }
+  assertRelayOptions(options);
+  const context = { provider: options.provider ?? 'openai', signal: options.signal };
+  return new OpenAIRelay(() => ({ stream, context, endSignal: options.signal ?? controllerSignal(stream) }));
 }
 
 /**
  * Starts a streamed OpenAI request and relays it as TokenChunks (see {@link fromOpenAI}).
  * Parameters with `messages` go to Chat Completions (with `stream_options.include_usage`
  * turned on unless you set it), any other parameters (`input`…) to the Responses API.
+ *
+ * Bad arguments (a missing client, params that are not an object, an unknown option key) throw
+ * a `TypeError` at once; the request is sent on the first `next()`.
  *
  * Errors are typed: an abort through `signal` throws `StreamAbortedError` (its `cause` is the
  * signal's reason); HTTP errors throw `ProviderError` with `status`, `retryable`,
@@ -138,15 +148,25 @@ export function streamOpenAI(
   params: StreamOpenAIParams,
   options: StreamOpenAIOptions = {},
 ): AsyncGenerator<TokenChunk, void, undefined> {
+  if (client === null || typeof client !== 'object') {
+    throw new TypeError(`Expected \`client\` to be an OpenAI client, got ${describe(client)}`);
+  }
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+    throw new TypeError(`Expected \`params\` to be the request parameters object, got ${describe(params)}`);
+  }
+  const method = isChatParams(params) ? 'chat.completions.create' : 'responses.create';
+  const create = isChatParams(params) ? client.chat?.completions?.create : client.responses?.create;
+  if (typeof create !== 'function') {
+    throw new TypeError(`Expected \`client\` to be an OpenAI client with \`${method}\`, got ${describe(client)} without it`);
+  }
+  assertRelayOptions(options);
   return new OpenAIRelay(async () => {
-    if (params === null || typeof params !== 'object') {
-      throw new TypeError(`Expected \`params\` to be the request parameters object, got ${describe(params)}`);
-    }
     const { signal } = options;
     const context: OpenAIErrorContext = { provider: options.provider ?? 'openai', signal, secrets: secretsOf(client) };
     if (signal?.aborted === true) throw new StreamAbortedError('The stream was aborted', { cause: signal.reason });
     try {
-      return { stream: await startRequest(client, params, signal), context, endSignal: signal };
+      const stream = await startRequest(client, params, signal);
+      return { stream, context, endSignal: signal ?? controllerSignal(stream) };
     } catch (error) {
       throw toOpenAIError(error, context);
     }
@@ -369,7 +389,19 @@ function controllerSignal(stream: object): AbortSignal | undefined {
   return signal instanceof AbortSignal ? signal : undefined;
 }
 
+const OPTION_KEYS = ['provider', 'signal'] as const;
+
+/** `options` of both entry points: the same two keys, each checked. */
+function assertRelayOptions(options: unknown): asserts options is FromOpenAIOptions {
+  assertOptions('options', options, OPTION_KEYS);
+  const { provider, signal } = (options ?? {}) as FromOpenAIOptions;
+  if (signal !== undefined) assertSignal('options.signal', signal);
+  if (provider !== undefined && (typeof provider !== 'string' || provider === '')) {
+    throw new TypeError(`Expected \`options.provider\` to be a non-empty string, got ${describeValue(provider)}`);
+  }
+}
+
 function describe(value: unknown): string {
-  if (value !== null && typeof (value as { then?: unknown }).then === 'function') return 'a Promise (did you forget `await`?)';
-  return value === null ? 'null' : typeof value;
+  if (typeof (value as { then?: unknown } | null | undefined)?.then === 'function') return 'a Promise (did you forget `await`?)';
+  return describeValue(value);
 }

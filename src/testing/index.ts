@@ -18,3 +18,8 @@ export type {
   WireFrame,
   WireResponse,
 } from './script.js';
+export { openaiScenarios } from './openai-scenarios.js';
+export type { OpenAIScenarioName } from './openai-scenarios.js';
+export { anthropicScenarios } from './anthropic-scenarios.js';
+export type { AnthropicScenarioName } from './anthropic-scenarios.js';
+export type { AnthropicMockBlock, AnthropicMockMessage } from './anthropic-wire.js';

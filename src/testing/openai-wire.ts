@@ -1,4 +1,5 @@
 import type { Usage } from '../types.js';
+import { OPENAI_SCENARIOS, type OpenAIScenario, type OpenAIScenarioName } from './openai-scenarios.js';
 import type { MockFault, MockRequest, MockScript, MockToolCall, WireFrame, WireResponse } from './script.js';
 import { createPacer, scriptFinishReason, scriptTokens, scriptUsage, sseFrame, structuralFrame } from './wire-format.js';
 
@@ -30,6 +31,7 @@ const CHAT_FINISH_REASONS = {
 export function openaiChatWire(script: MockScript, request: MockRequest): WireResponse {
   const ids = createIds(script, request);
   if (script.fault?.kind === 'http-error') return httpErrorWire(script.fault, request, ids);
+  if (script.openaiScenario !== undefined) return scenarioWire(script, request, ids, 'openai-chat');
   const includeUsage = (request.body['stream_options'] as JsonObject | null | undefined)?.['include_usage'] === true;
   const chunk = (choices: unknown[], usage: unknown = null): JsonObject => ({
     id: `chatcmpl-${ids.digest}`,
@@ -43,9 +45,7 @@ export function openaiChatWire(script: MockScript, request: MockRequest): WireRe
   });
   const delta = (fields: JsonObject, finishReason: string | null = null) =>
     chunk([{ index: 0, delta: fields, logprobs: null, finish_reason: finishReason }]);
-  const writer = new FrameWriter(script, (fault) =>
-    sseFrame({ error: { message: fault.message ?? SERVER_ERROR_MESSAGE, type: fault.type ?? 'server_error', param: null, code: null } }),
-  );
+  const writer = new FrameWriter(script, chatErrorFrame);
 
   writer.structural(delta({ role: 'assistant', content: '', refusal: null }));
   for (const token of scriptTokens(script)) writer.content(delta({ content: token }));
@@ -76,17 +76,13 @@ export function openaiChatWire(script: MockScript, request: MockRequest): WireRe
 export function openaiResponsesWire(script: MockScript, request: MockRequest): WireResponse {
   const ids = createIds(script, request);
   if (script.fault?.kind === 'http-error') return httpErrorWire(script.fault, request, ids);
+  if (script.openaiScenario !== undefined) return scenarioWire(script, request, ids, 'openai-responses');
   let sequence = 0;
   const event = (type: string, fields: JsonObject): [JsonObject, string] => [
     { type, sequence_number: sequence++, ...fields },
     type,
   ];
-  const writer = new FrameWriter(script, (fault) =>
-    sseFrame(
-      { type: 'error', code: fault.type ?? 'server_error', message: fault.message ?? SERVER_ERROR_MESSAGE, param: null, sequence_number: sequence++ },
-      'error',
-    ),
-  );
+  const writer = new FrameWriter(script, (fault) => responsesErrorFrame(fault, sequence++));
   const response = (status: string, output: unknown[], usage: unknown, incomplete: unknown = null) =>
     responseObject(script, request, ids, { status, output, usage, incomplete });
   const output: JsonObject[] = [];
@@ -116,6 +112,45 @@ export function openaiResponsesWire(script: MockScript, request: MockRequest): W
 }
 
 type EventFactory = (type: string, fields: JsonObject) => [JsonObject, string];
+
+function chatErrorFrame(fault: ErrorEventFault): string {
+  return sseFrame({ error: { message: fault.message ?? SERVER_ERROR_MESSAGE, type: fault.type ?? 'server_error', param: null, code: null } });
+}
+
+function responsesErrorFrame(fault: ErrorEventFault, sequence: number): string {
+  const event = { type: 'error', code: fault.type ?? 'server_error', message: fault.message ?? SERVER_ERROR_MESSAGE, param: null, sequence_number: sequence };
+  return sseFrame(event, 'error');
+}
+
+/**
+ * A named scenario (`script.openaiScenario`, see `OPENAI_SCENARIOS`) instead of the scripted answer.
+ * The script's pacing and faults still apply; its content fields are not used.
+ */
+function scenarioWire(script: MockScript, request: MockRequest, ids: Ids, api: OpenAIScenario['api']): WireResponse {
+  const name: string = script.openaiScenario as string;
+  const scenario: OpenAIScenario | undefined = Object.hasOwn(OPENAI_SCENARIOS, name)
+    ? OPENAI_SCENARIOS[name as OpenAIScenarioName]
+    : undefined;
+  if (scenario === undefined || scenario.api !== api) {
+    const message =
+      scenario === undefined
+        ? `Unknown OpenAI emulator scenario \`${name}\`; known: ${Object.keys(OPENAI_SCENARIOS).join(', ')}.`
+        : `The scenario \`${name}\` answers ${scenario.api === 'openai-chat' ? '/chat/completions' : '/responses'} requests.`;
+    const error = { message, type: 'invalid_request_error', param: null, code: null };
+    return { status: 400, headers: baseHeaders(ids, 'application/json; charset=utf-8'), body: JSON.stringify({ error }, null, 4) + '\n' };
+  }
+  let errors = 0;
+  const writer = new FrameWriter(script, api === 'openai-chat' ? chatErrorFrame : (fault) => responsesErrorFrame(fault, 10_000 + errors++));
+  scenario.write({
+    model: modelOf(script, request),
+    structural: (data, event) => writer.structural(data, event),
+    content: (data, event) => writer.content(data, event),
+    response: (state) =>
+      responseObject(script, request, ids, { incomplete: null, ...state, usage: state.usage ?? null }),
+  });
+  writer.settle();
+  return writer.response(streamHeaders(ids));
+}
 
 function writeReasoning(writer: FrameWriter, event: EventFactory, id: string, deltas: string[], outputIndex: number): JsonObject {
   const text = deltas.join('');
@@ -281,7 +316,7 @@ function responseObject(
   script: MockScript,
   request: MockRequest,
   ids: Ids,
-  state: { status: string; output: unknown[]; usage: unknown; incomplete: unknown },
+  state: { status: string; output: unknown[]; usage: unknown; incomplete: unknown; error?: unknown },
 ): JsonObject {
   const body = request.body;
   const echo = (key: string, fallback: unknown) => body[key] ?? fallback;
@@ -291,7 +326,7 @@ function responseObject(
     created_at: CREATED_AT,
     status: state.status,
     background: false,
-    error: null,
+    error: state.error ?? null,
     incomplete_details: state.incomplete,
     instructions: echo('instructions', null),
     max_output_tokens: echo('max_output_tokens', null),

@@ -1,4 +1,6 @@
 import type { Usage } from '../types.js';
+import type { AnthropicMockMessage } from './anthropic-wire.js';
+import type { OpenAIScenarioName } from './openai-scenarios.js';
 
 /** A tool call the mock provider makes, with its JSON arguments split into streamed fragments. */
 export interface MockToolCall {
@@ -91,6 +93,20 @@ export interface MockScript {
   firstTokenDelayMs?: number | undefined;
   /** A fault to inject. */
   fault?: MockFault | undefined;
+  /**
+   * Anthropic only: the answer as Anthropic content blocks in the API's own shapes (server tools,
+   * citations, redacted thinking, inputs that arrive whole…), sent instead of `tokens`,
+   * `reasoning` and `toolCalls`. Other emulators ignore it.
+   * @defaultValue built from `tokens`, `reasoning` and `toolCalls`
+   */
+  anthropic?: AnthropicMockMessage | undefined;
+  /**
+   * OpenAI only: answer with a named scenario of the emulator (see `OPENAI_SCENARIOS`: compatible
+   * servers' shapes, hosted tools, citations…) instead of `tokens`, `reasoning`, `toolCalls` and
+   * `refusal`; pacing and faults still apply. Other emulators ignore it.
+   * @defaultValue built from the script's fields
+   */
+  openaiScenario?: OpenAIScenarioName | undefined;
 }
 
 /** The request the mock provider received, as a script function sees it. */

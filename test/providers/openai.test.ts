@@ -447,19 +447,18 @@ describe('fromOpenAI', () => {
     expect(withoutTimestamps(chunks)).toStrictEqual([e.reasoning('R'), e.text('T'), e.finish('stop', defaultUsage(2))]);
   });
 
-  it('rejects a stream that was not awaited with a TypeError that says so', async () => {
+  it('rejects a stream that was not awaited at once, with a TypeError that says so', async () => {
     const { client } = mockOpenAI(chat({ tokens: ['A'] }));
     const pending = client.chat.completions.create({ model: MODEL, messages, stream: true });
-    const iterator = fromOpenAI(pending as never);
-    await expect(iterator.next()).rejects.toThrow(new TypeError('Expected `stream` to be an OpenAI stream (an async iterable), got a Promise (did you forget `await`?)'));
+    expect(() => fromOpenAI(pending as never)).toThrow(
+      new TypeError('Expected `stream` to be an OpenAI stream (an async iterable), got a Promise (did you forget `await`?)'),
+    );
     (await pending).controller.abort();
   });
 
-  it('rejects missing params of streamOpenAI with a TypeError', async () => {
+  it('rejects missing params of streamOpenAI at once, with a TypeError', () => {
     const { client, requests } = mockOpenAI(chat({}));
-    await expect(streamOpenAI(client, null as never).next()).rejects.toThrow(
-      new TypeError('Expected `params` to be the request parameters object, got null'),
-    );
+    expect(() => streamOpenAI(client, null as never)).toThrow(new TypeError('Expected `params` to be the request parameters object, got null'));
     expect(requests).toHaveLength(0);
   });
 
@@ -713,5 +712,54 @@ describe('streamOpenAI cancellation', () => {
       break;
     }
     await expect.poll(() => ends).toEqual(['cancelled']);
+  });
+});
+
+describe('argument checks', () => {
+  const { client } = mockOpenAI(chat({}));
+
+  it.each([
+    [undefined, 'Expected `client` to be an OpenAI client, got undefined'],
+    [null, 'Expected `client` to be an OpenAI client, got null'],
+    ['sk-key', 'Expected `client` to be an OpenAI client, got "sk-key"'],
+  ])('streamOpenAI rejects the client %s with a TypeError that names it', (value, message) => {
+    expect(() => streamOpenAI(value as never, { model: MODEL, messages })).toThrow(new TypeError(message));
+  });
+
+  it('streamOpenAI rejects a client without the method the params need', () => {
+    const chatOnly = { chat: { completions: { create: async () => [] } } };
+    expect(() => streamOpenAI(chatOnly as never, { model: MODEL, input: 'Hi' })).toThrow(
+      new TypeError('Expected `client` to be an OpenAI client with `responses.create`, got an object without it'),
+    );
+    expect(() => streamOpenAI({ responses: client.responses } as never, { model: MODEL, messages })).toThrow(
+      new TypeError('Expected `client` to be an OpenAI client with `chat.completions.create`, got an object without it'),
+    );
+  });
+
+  it.each([
+    [undefined, 'undefined'],
+    [[{ role: 'user', content: 'Hi' }], 'an array'],
+    ['Hi', '"Hi"'],
+  ])('streamOpenAI rejects the params %j with a TypeError', (value, got) => {
+    expect(() => streamOpenAI(client, value as never)).toThrow(new TypeError(`Expected \`params\` to be the request parameters object, got ${got}`));
+  });
+
+  it.each([
+    [{ signl: AbortSignal.abort() }, 'Unknown option `signl` in `options`; did you mean `signal`?'],
+    [{ providerName: 'x' }, 'Unknown option `providerName` in `options`; known options: `provider`, `signal`'],
+    [null, 'Expected `options` to be an object, got null'],
+    [{ signal: 'stop' }, 'Expected `options.signal` to be an AbortSignal, got "stop"'],
+    [{ provider: '' }, 'Expected `options.provider` to be a non-empty string, got ""'],
+    [{ provider: 3 }, 'Expected `options.provider` to be a non-empty string, got 3'],
+  ])('streamOpenAI and fromOpenAI reject the options %j with a TypeError', async (options, message) => {
+    expect(() => streamOpenAI(client, { model: MODEL, messages }, options as never)).toThrow(new TypeError(message));
+    const stream = await client.chat.completions.create({ model: MODEL, messages, stream: true });
+    expect(() => fromOpenAI(stream, options as never)).toThrow(new TypeError(message));
+    stream.controller.abort();
+  });
+
+  it('fromOpenAI rejects what is not a stream at once', () => {
+    expect(() => fromOpenAI(undefined as never)).toThrow(new TypeError('Expected `stream` to be an OpenAI stream (an async iterable), got undefined'));
+    expect(() => fromOpenAI({} as never)).toThrow(new TypeError('Expected `stream` to be an OpenAI stream (an async iterable), got an object'));
   });
 });
