@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     process.once(signal, async () => {
       server.close();
       // Each open stream gets a `shutdown` event: clients reconnect with Last-Event-ID elsewhere.
-      await closeAllStreams({ retryMs: 2000, reason: 'The server is restarting' });
+      await closeAllStreams({ server, retryMs: 2000, reason: 'The server is restarting' });
       await relay.close();
       await close();
       process.exit(0);

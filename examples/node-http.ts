@@ -32,6 +32,6 @@ const port = Number(process.env.PORT ?? 3001);
 server.listen(port, () => console.log(`node:http example on http://localhost:${port}/chat, answering with ${name}`));
 process.once('SIGINT', async () => {
   server.close();
-  await closeAllStreams({ retryMs: 2000 });
+  await closeAllStreams({ server, retryMs: 2000 });
   await close();
 });

@@ -61,7 +61,7 @@ const port = Number(process.env.PORT ?? 3005);
 server.listen(port, () => console.log(`resumable example on http://localhost:${port}/chat with ${storage.name}, answering with ${name}`));
 process.once('SIGINT', async () => {
   server.close();
-  await closeAllStreams({ retryMs: 1000 });
+  await closeAllStreams({ server, retryMs: 1000 });
   await relay.close();
   await storage.close();
   await close();

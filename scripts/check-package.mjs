@@ -1,9 +1,13 @@
-// Checks what is published, not the source: packs the package, lints the tarball (publint,
+// Checks what is published, not the source: packs the package from a clean copy of the sources
+// (no dist/, as in a fresh clone: `prepack` must build it), lints the tarball (publint,
 // @arethetypeswrong/cli), then imports and requires every subpath from the packed files on the
-// system Node (>= 20, what users may run) and on the toolchain Node, and serves and reads a
-// stream with the web adapter and the client on Bun, Deno and Cloudflare Workers (workerd).
+// system Node (>= 20, what users may run) and on the toolchain Node, loads `tokenrelay/testing`
+// in a project without msw (its optional peer), and serves and reads a stream with the web
+// adapter and the client on Bun, Deno and Cloudflare Workers (workerd).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,20 +35,38 @@ const expected = {
 };
 
 function run(command, args, options = {}) {
-  console.log(`$ ${command} ${args.join(' ')}`);
-  return execFileSync(command, args, { cwd: root, stdio: options.capture ? 'pipe' : 'inherit', encoding: 'utf8' });
+  console.log(`$ ${command} ${args.join(' ')}${options.cwd ? `   (in ${options.cwd})` : ''}`);
+  return execFileSync(command, args, { cwd: options.cwd ?? root, stdio: options.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8' });
 }
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
-const tarball = join(work, run('npm', ['pack', '--silent', '--pack-destination', work], { capture: true }).trim().split('\n').pop());
-run('npx', ['publint', '--strict']);
+// Pack what a fresh clone has (the sources, the build config, the files shipped as they are; no
+// dist/), with the installed node_modules linked in: the tarball has a dist/ only if `prepack`
+// builds it. Everything below checks this tarball.
+const clean = join(work, 'clean');
+mkdirSync(clean);
+for (const entry of ['package.json', 'tsconfig.json', 'tsup.config.ts', 'src', ...pkg.files.filter((file) => file !== 'dist')]) {
+  cpSync(join(root, entry), join(clean, entry), { recursive: true });
+}
+symlinkSync(join(root, 'node_modules'), join(clean, 'node_modules'), 'dir');
+const packOutput = run('npm', ['pack', '--json', '--pack-destination', work], { cwd: clean, capture: true });
+const jsonStart = packOutput.search(/^\[$/m); // after the output of prepack's build
+process.stdout.write(packOutput.slice(0, jsonStart));
+const packed = JSON.parse(packOutput.slice(jsonStart))[0];
+const tarball = join(work, packed.filename);
+const shipped = new Set(packed.files.map((file) => file.path));
+const exported = JSON.stringify(pkg.exports).match(/"\.\/dist\/[^"]+"/g).map((path) => path.slice(3, -1));
+const missing = exported.filter((file) => !shipped.has(file));
+if (missing.length > 0) throw new Error(`npm pack from a clean checkout ships ${shipped.size} files, without ${missing.join(', ')}: is \`prepack\` building dist/?`);
+console.log(`  ok: npm pack from a clean checkout ran prepack; the tarball has ${shipped.size} files, the ${exported.length} that exports names among them`);
+run('npx', ['publint', '--strict'], { cwd: clean });
 run('npx', ['attw', tarball, '--profile', 'node16']);
 
 // The root entry must stay runtime-neutral: nothing it loads may import a `node:` module.
-assertNoNodeImports(join(root, 'dist', 'index.js'));
-assertNoNodeImports(join(root, 'dist', 'index.cjs'));
+assertNoNodeImports(join(clean, 'dist', 'index.js'));
+assertNoNodeImports(join(clean, 'dist', 'index.cjs'));
 
 // Unpack inside the repo so the peers installed in ./node_modules resolve as a user's would.
 const app = join(work, 'app');
@@ -66,6 +88,36 @@ for (const [node, label] of nodes) {
     execFileSync(node, [file], { cwd: app, stdio: 'inherit' });
   }
 }
+// `tokenrelay/testing` where msw (its optional peer) is not installed: a project outside the repo
+// with only the tarball and its dependencies. The entry loads and startMockProvider serves; only
+// the msw handlers fail, with an error that names msw.
+const bare = mkdtempSync(join(tmpdir(), 'tokenrelay-without-msw-'));
+try {
+  mkdirSync(join(bare, 'node_modules', 'tokenrelay'), { recursive: true });
+  execFileSync('tar', ['-xzf', tarball, '-C', join(bare, 'node_modules', 'tokenrelay'), '--strip-components=1']);
+  for (const dependency of Object.keys(pkg.dependencies ?? {})) {
+    symlinkSync(join(root, 'node_modules', dependency), join(bare, 'node_modules', dependency), 'dir');
+  }
+  writeFileSync(join(bare, 'package.json'), '{ "private": true }\n');
+  writeFileSync(join(bare, 'testing.mjs'), withoutMswSource('esm'));
+  writeFileSync(join(bare, 'testing.cjs'), withoutMswSource('cjs'));
+  let resolvable = true;
+  try {
+    createRequire(join(bare, 'package.json')).resolve('msw');
+  } catch {
+    resolvable = false;
+  }
+  if (resolvable) throw new Error(`msw resolves from ${bare}: the check without msw would prove nothing`);
+  for (const [node, label] of nodes) {
+    for (const file of ['testing.mjs', 'testing.cjs']) {
+      console.log(`$ node ${file}   (${label} Node, no msw installed)`);
+      execFileSync(node, [file], { cwd: bare, stdio: 'inherit', timeout: 60_000 });
+    }
+  }
+} finally {
+  rmSync(bare, { recursive: true, force: true });
+}
+
 // The web adapter and the client on the other runtimes they are written for, from the same files.
 copyFileSync(join(root, 'scripts', 'runtime-smoke.mjs'), join(app, 'runtime-smoke.mjs'));
 const runtimes = [
@@ -139,9 +191,45 @@ const load = ${load};
   const body = await (await fetch('http://127.0.0.1:' + server.address().port)).text();
   server.close();
   if (!body.includes('event: done') || !body.includes('"token":"b"')) throw new Error('sendSSE gave ' + body);
+  // msw is installed here: the handlers require it on first use, from this file's own location.
+  const { openaiHandlers } = await load('tokenrelay/testing');
+  if (openaiHandlers().length !== 2) throw new Error('openaiHandlers gave no msw handlers');
   const web = await (await toResponse(() => tokens(['c']))).text();
   if (!web.includes('"token":"c"') || !web.includes('event: done')) throw new Error('toResponse gave ' + web);
   console.log('  ok: ${kind} on Node ' + process.version);
+})().catch((error) => { console.error(error); process.exit(1); });
+`;
+}
+
+function withoutMswSource(kind) {
+  const load = kind === 'esm' ? "await import('tokenrelay/testing')" : "require('tokenrelay/testing')";
+  return `
+(async () => {
+  const { startMockProvider, openaiHandlers, anthropicHandlers } = ${load};
+  const provider = await startMockProvider({ script: { tokens: ['Hel', 'lo'] } });
+  try {
+    const response = await fetch(provider.openaiBaseURL + '/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-x', stream: true, messages: [] }),
+    });
+    const text = await response.text();
+    if (!text.includes('"content":"lo"') || !text.includes('[DONE]')) throw new Error('startMockProvider gave ' + text);
+  } finally {
+    await provider.close();
+  }
+  for (const [name, handlers] of [['openaiHandlers', openaiHandlers], ['anthropicHandlers', anthropicHandlers]]) {
+    let message = 'no error';
+    try {
+      handlers();
+    } catch (error) {
+      message = error.message;
+    }
+    if (!message.startsWith('\`' + name + '\` needs msw') || !message.includes('npm install --save-dev msw')) {
+      throw new Error(name + ' without msw: expected an error naming msw, got: ' + message);
+    }
+  }
+  console.log('  ok: tokenrelay/testing without msw (${kind}) on Node ' + process.version + ': startMockProvider serves, the msw handlers name msw');
 })().catch((error) => { console.error(error); process.exit(1); });
 `;
 }

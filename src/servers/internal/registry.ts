@@ -1,5 +1,5 @@
 import { encodeSSEFrame } from '../../sse/encoder.js';
-import { assertNumber } from '../../validate.js';
+import { assertNumber, assertOptions, describeValue } from '../../validate.js';
 
 /** What a live stream tells its client when the server shuts down. */
 export interface ShutdownNotice {
@@ -41,6 +41,14 @@ export interface CloseAllStreamsOptions {
   retryMs?: number | undefined;
   /** Why (the abort reason given to each provider request, and the event's `message`). */
   reason?: string | undefined;
+  /**
+   * Your `node:http` / `node:https` server (Express's `app.listen()` returns one;
+   * `@hono/node-server`'s `serve()` too). Once the streams have ended, its idle keep-alive
+   * connections are closed (`server.closeIdleConnections()`), so a `server.close()` called before
+   * `closeAllStreams` completes at once instead of waiting for the clients' keep-alive timeout
+   * (4 s for `fetch`). An HTTP/2 server has no such method: close its sessions yourself.
+   */
+  server?: { closeIdleConnections(): void } | undefined;
 }
 
 /**
@@ -52,14 +60,18 @@ export interface CloseAllStreamsOptions {
  * ```ts
  * process.once('SIGTERM', async () => {
  *   server.close();
- *   await closeAllStreams({ retryMs: 2000, reason: 'deploy' });
- *   process.exit(0);
+ *   await closeAllStreams({ server, retryMs: 2000, reason: 'deploy' });
  * });
  * ```
  */
 export async function closeAllStreams(options: CloseAllStreamsOptions = {}): Promise<void> {
+  assertOptions('options', options, ['retryMs', 'reason', 'server']);
   const retryMs = options.retryMs ?? 1000;
   assertNumber('retryMs', retryMs, { integer: true });
+  const server = options.server;
+  if (server !== undefined && typeof server?.closeIdleConnections !== 'function') {
+    throw new TypeError(`Expected \`server\` to be a node:http server (what \`app.listen()\` returns), got ${describeValue(server)}`);
+  }
   const message = options.reason ?? 'The server is shutting down';
   const notice: ShutdownNotice = {
     retryMs,
@@ -68,4 +80,5 @@ export async function closeAllStreams(options: CloseAllStreamsOptions = {}): Pro
     sseFrame: encodeSSEFrame({ retry: retryMs, event: 'shutdown', data: JSON.stringify({ retryMs, message }) }),
   };
   await Promise.all([...live].map((stream) => stream.shutdown(notice)));
+  server?.closeIdleConnections();
 }
