@@ -1,8 +1,8 @@
 import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BackpressureError, isBackpressureError, pipe, withBackpressure } from 'tokenrelay';
-import type { TokenChunk } from 'tokenrelay';
+import { BackpressureError, isBackpressureError, monitored, pipe, withBackpressure, withTimeout } from 'tokenrelay';
+import type { Operator, TokenChunk, WithBackpressureOptions } from 'tokenrelay';
 import { StreamTimeoutError } from 'tokenrelay';
 import { inspectBuffer, withBackpressureUntil } from '../../src/operators/with-backpressure.js';
 
@@ -651,5 +651,110 @@ describe('withBackpressureUntil (the adapters’ read-ahead and abort in one lay
       else expect(await iterator.next()).toEqual(DONE);
       expect(listeners()).toBe(0);
     }
+  });
+});
+
+// Issue 12: behind withTimeout (given the controller the adapter aborts on disconnect), the
+// read-ahead took the source's return(), which settles its pending read as done, for the end of
+// the stream: a disconnect with `timeout` set was reported as `completed`.
+describe('withBackpressureUntil: a disconnect is reported as aborted behind withTimeout and every upstream that settles on return()', () => {
+  /** The adapters' pipeline: `upstream` (withTimeout on the shared controller), read-ahead and abort, monitored. */
+  function adapterPipeline(
+    source: AsyncIterable<TokenChunk>,
+    controller: AbortController,
+    options: WithBackpressureOptions = {},
+    upstream: Operator<TokenChunk, TokenChunk> = withTimeout({ firstTokenMs: 60_000, idleMs: 60_000, totalMs: 600_000, controller }),
+  ) {
+    const outcomes: string[] = [];
+    const stream = pipe(
+      source,
+      upstream,
+      withBackpressureUntil(options, controller.signal),
+      monitored({ onFinish: (metrics) => void outcomes.push(metrics.outcome) }),
+    );
+    return { iterator: iterate(stream), outcomes };
+  }
+
+  it('withTimeout + read-ahead + monitored, aborted while a read is pending: the read rejects and the outcome is aborted', async () => {
+    const controller = new AbortController();
+    const { state, source } = hangingSource(2);
+    const { iterator, outcomes } = adapterPipeline(source, controller);
+    expect(await iterator.next()).toEqual({ done: false, value: chunk(0) });
+    expect(await iterator.next()).toEqual({ done: false, value: chunk(1) });
+    const pending = iterator.next();
+    const reason = new Error('client gone');
+    controller.abort(reason);
+    await expect(pending).rejects.toMatchObject({ name: 'StreamAbortedError', cause: reason });
+    expect(outcomes).toEqual(['aborted']);
+    expect(await iterator.next()).toEqual(DONE);
+    state.open();
+    await flush();
+    expect(state.finallyRuns).toBe(1);
+    expect(outcomes).toEqual(['aborted']);
+  });
+
+  it('aborted with chunks buffered in the read-ahead and a read waiting for the pace: aborted, the buffered chunks dropped', async () => {
+    const controller = new AbortController();
+    const { state, source } = hangingSource(4);
+    const { iterator, outcomes } = adapterPipeline(source, controller, { rate: 1, burst: 1 });
+    expect(await iterator.next()).toEqual({ done: false, value: chunk(0) });
+    const pending = iterator.next(); // the bucket is empty for a second: this read waits with chunks buffered
+    await flush(); // chunks 1 to 3 are read ahead; the pull of chunk 4 hangs
+    controller.abort(new Error('client gone'));
+    await expect(pending).rejects.toMatchObject({ name: 'StreamAbortedError' });
+    expect(outcomes).toEqual(['aborted']);
+    expect(await iterator.next()).toEqual(DONE);
+    state.open();
+    await flush();
+    expect(state.finallyRuns).toBe(1);
+  });
+
+  it('aborted between reads with chunks buffered and the next pull pending: the next read rejects, aborted', async () => {
+    const controller = new AbortController();
+    const { state, source } = hangingSource(5);
+    const { iterator, outcomes } = adapterPipeline(source, controller, { highWaterMark: 8 });
+    expect(await iterator.next()).toEqual({ done: false, value: chunk(0) });
+    await flush(); // chunks 1 to 4 are read ahead; the pull of chunk 5 hangs
+    controller.abort(new Error('client gone'));
+    await expect(iterator.next()).rejects.toMatchObject({ name: 'StreamAbortedError' });
+    expect(outcomes).toEqual(['aborted']);
+    state.open();
+    await flush();
+    expect(state.finallyRuns).toBe(1);
+  });
+
+  it.each([
+    ['withBackpressure', () => withBackpressure()],
+    ['monitored', () => monitored({})],
+  ])('behind %s (a source already piped by the app), without withTimeout: aborted', async (_name, upstream) => {
+    const controller = new AbortController();
+    const { state, source } = hangingSource(2);
+    const { iterator, outcomes } = adapterPipeline(source, controller, {}, upstream());
+    await iterator.next();
+    await iterator.next();
+    const pending = iterator.next();
+    controller.abort(new Error('client gone'));
+    await expect(pending).rejects.toMatchObject({ name: 'StreamAbortedError' });
+    expect(outcomes).toEqual(['aborted']);
+    state.open();
+    await flush();
+    expect(state.finallyRuns).toBe(1);
+  });
+
+  it('a timeout on the shared controller is still reported as timeout', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const controller = new AbortController();
+    const { source } = hangingSource(1);
+    const { iterator, outcomes } = adapterPipeline(source, controller, {}, withTimeout({ idleMs: 100, controller }));
+    await iterator.next();
+    const pending = iterator.next();
+    const settled = pending.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await settled).toMatchObject({ name: 'StreamTimeoutError', phase: 'idle' });
+    expect(outcomes).toEqual(['timeout']);
+    expect(controller.signal.reason).toBe(await settled);
   });
 });
