@@ -1,13 +1,7 @@
-import {
-  assertFieldValue,
-  assertInteger,
-  describeError,
-  encodeData,
-  encodeSSEFrame,
-  HEARTBEAT_FRAME,
-  type SSEDonePayload,
-} from '../sse/encoder.js';
-import type { Operator, TokenChunk, Usage } from '../types.js';
+import type { Protocol, StreamEncoder } from '../protocols/protocol.js';
+import { tokenrelayProtocol } from '../protocols/tokenrelay.js';
+import { assertFieldValue, encodeSSEFrame } from '../sse/encoder.js';
+import type { Operator, TokenChunk } from '../types.js';
 import { assertFunction, assertNumber, assertOptionalNumber, assertOptions, describeValue } from '../validate.js';
 import {
   READ_INTO,
@@ -100,16 +94,20 @@ export function checkSSEOptions(options: ToSSEOptions, ownKeys: boolean): SSECon
   if (typeof exposeErrors !== 'boolean') {
     throw new TypeError(`Expected \`exposeErrors\` to be a boolean, got ${describeValue(exposeErrors)}`);
   }
-  return {
+  const protocol = tokenrelayProtocol({
     tokenEvent: `event: ${assertFieldValue('events.token', events.token ?? 'token')}\n`,
     doneEvent: `event: ${assertFieldValue('events.done', events.done ?? 'done')}\n`,
     errorEvent: assertFieldValue('events.error', events.error ?? 'error'),
-    // Beyond the largest setTimeout delay a heartbeat would never be due in practice.
-    heartbeatMs: heartbeatMs === false || heartbeatMs > MAX_DELAY ? 0 : heartbeatMs,
     retryFrame: retryMs === undefined ? undefined : encodeSSEFrame({ retry: retryMs }),
     serialize,
-    exposeErrors,
-  };
+  });
+  return { protocol, heartbeatMs: heartbeatDelay(heartbeatMs), exposeErrors };
+}
+
+/** @internal `heartbeatMs` as a timer delay: `0` for none. */
+export function heartbeatDelay(heartbeatMs: number | false): number {
+  // Beyond the largest setTimeout delay a heartbeat would never be due in practice.
+  return heartbeatMs === false || heartbeatMs > MAX_DELAY ? 0 : heartbeatMs;
 }
 
 /** @internal The encoder for checked options: what the adapters build per request, with no checks. */
@@ -118,35 +116,34 @@ export function sseWith(config: SSEConfig): Operator<TokenChunk, string> {
     if (source === null || typeof source !== 'object' || typeof source[Symbol.asyncIterator] !== 'function') {
       throw new TypeError(`Expected \`source\` to be an async iterable, got ${describeValue(source)}`);
     }
-    return { [Symbol.asyncIterator]: () => new SSEIterator(source, config) };
+    return { [Symbol.asyncIterator]: () => new FrameIterator(source, config) };
   };
 }
 
 const MAX_DELAY = 2_147_483_647;
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-const HEARTBEAT: IteratorYieldResult<string> = Object.freeze({ done: false, value: HEARTBEAT_FRAME });
 // #waiting while a read taken into a handler (READ_INTO) is pending: it has no promise.
 const DETACHED: Promise<IteratorResult<string>> = new Promise<IteratorResult<string>>(() => undefined);
 
+/** How a stream's chunks become frames: the protocol, and how often an idle stream sends its heartbeat. */
 interface Config {
-  tokenEvent: string;
-  doneEvent: string;
-  errorEvent: string;
+  protocol: Protocol;
+  /** `0` for no heartbeat. */
   heartbeatMs: number;
-  retryFrame: string | undefined;
-  serialize: ((chunk: TokenChunk) => string) | undefined;
   exposeErrors: boolean;
 }
 
 /**
- * The consumer's read is a promise of its own, settled by a frame, a heartbeat or a stop, while
+ * Runs any protocol's encoder over the source. The consumer's read is a promise of its own, settled by a frame, a heartbeat or a stop, while
  * one source read stays in flight across heartbeats. That already makes a stop take effect
  * during a pending read, so the source is read directly rather than through `Interruptible`,
  * which would add a promise and two closures per chunk. The heartbeat timer is re-armed lazily
  * from the time the current wait began: a steady stream costs one timer per interval, not per chunk.
  */
-class SSEIterator implements AsyncIterableIterator<string> {
+class FrameIterator implements AsyncIterableIterator<string> {
   readonly #config: Config;
+  readonly #encoder: StreamEncoder;
+  readonly #heartbeat: IteratorYieldResult<string>;
   readonly #source: AsyncIterator<TokenChunk>;
   #sourceDone = false;
   #first: string | undefined;
@@ -159,13 +156,15 @@ class SSEIterator implements AsyncIterableIterator<string> {
   #waiting: Promise<IteratorResult<string>> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #since = 0;
-  #last: TokenChunk | undefined;
-  #usage: Usage | undefined;
 
   constructor(source: AsyncIterable<TokenChunk>, config: Config) {
-    this.#config = config;
+    const { protocol, exposeErrors } = config;
+    // A protocol with no heartbeat frame (NDJSON) has no heartbeat timer either.
+    this.#config = protocol.heartbeat === '' ? { ...config, heartbeatMs: 0 } : config;
+    this.#heartbeat = { done: false, value: protocol.heartbeat };
     this.#source = source[Symbol.asyncIterator]();
-    this.#first = config.retryFrame;
+    this.#encoder = protocol.encoder({ exposeErrors });
+    this.#first = this.#encoder.open() || undefined;
   }
 
   next(): Promise<IteratorResult<string>> {
@@ -286,7 +285,7 @@ class SSEIterator implements AsyncIterableIterator<string> {
     const idle = performance.now() - this.#since;
     const { heartbeatMs } = this.#config;
     if (idle < heartbeatMs) this.#timer = setTimeout(this.#onTimer, heartbeatMs - idle);
-    else this.#settle(HEARTBEAT);
+    else this.#settle(this.#heartbeat);
   };
 
   #emit(frame: string): void {
@@ -335,54 +334,24 @@ class SSEIterator implements AsyncIterableIterator<string> {
     }
   }
 
-  /** The frame of a source result; one that cannot be encoded ends the stream with an error frame. */
+  /** The frames of a source result; a chunk that cannot be encoded ends the stream with the error's frames. */
   #frameOf(result: IteratorResult<TokenChunk>): string {
     try {
-      return result.done === true ? this.#doneFrame(undefined) : this.#encode(result.value);
+      if (result.done === true) {
+        this.#end();
+        return this.#encoder.end();
+      }
+      const chunk = result.value;
+      const frames = this.#encoder.chunk(chunk);
+      if (chunk.finishReason !== undefined) this.#end();
+      return frames;
     } catch (error) {
       return this.#errorFrame(error);
     }
   }
 
-  #encode(chunk: TokenChunk): string {
-    this.#last = chunk;
-    if (chunk.usage !== undefined) this.#usage = chunk.usage;
-    if (chunk.finishReason === undefined) return this.#tokenFrame(chunk);
-    if (chunk.token === '') return this.#doneFrame(chunk);
-    const { finishReason: _reason, usage: _usage, ...text } = chunk;
-    return this.#tokenFrame(text) + this.#doneFrame(chunk);
-  }
-
-  #tokenFrame(chunk: TokenChunk): string {
-    const { serialize, tokenEvent } = this.#config;
-    // JSON.stringify escapes every control character, so its output needs no line splitting.
-    const data = serialize === undefined ? `data: ${JSON.stringify(chunk)}\n` : encodeData(serialized(serialize(chunk)));
-    return `id: ${assertInteger('index', chunk.index)}\n${tokenEvent}${data}\n`;
-  }
-
-  #doneFrame(chunk: TokenChunk | undefined): string {
-    this.#end();
-    const last = chunk ?? this.#last;
-    const done: SSEDonePayload = { finishReason: chunk?.finishReason ?? 'stop' };
-    if (last !== undefined) done.index = assertInteger('index', last.index);
-    const usage = chunk?.usage ?? this.#usage;
-    if (usage !== undefined) done.usage = usage;
-    if (last?.model !== undefined) done.model = last.model;
-    if (last?.provider !== undefined) done.provider = last.provider;
-    const id = chunk === undefined ? '' : `id: ${chunk.index}\n`;
-    return `${id}${this.#config.doneEvent}data: ${JSON.stringify(done)}\n\n`;
-  }
-
   #errorFrame(error: unknown): string {
     this.#end();
-    const { errorEvent, exposeErrors } = this.#config;
-    return encodeSSEFrame({ event: errorEvent, data: JSON.stringify(describeError(error, exposeErrors)) });
+    return this.#encoder.error(error);
   }
-}
-
-function serialized(data: unknown): string {
-  if (typeof data !== 'string') {
-    throw new TypeError(`Expected \`serialize\` to return a string, got ${describeValue(data)}`);
-  }
-  return data;
 }

@@ -1,4 +1,4 @@
-import { sseHeaders } from '../sse/encoder.js';
+import { streamHeaders } from '../protocols/protocol.js';
 import { assertSignal, describeValue } from '../validate.js';
 import { planResponse, RESPONSE_KEYS } from './internal/options.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './internal/registry.js';
@@ -76,7 +76,7 @@ export async function toResponse(source: TokenSourceInput, options: ToResponseOp
     body.release();
     return new Response(early.body, { status: early.status, headers: mergeHeaders(headers, early.headers) });
   }
-  return new Response(body.readable(), { status, headers: mergeHeaders(headers, sseHeaders()) });
+  return new Response(body.readable(), { status, headers: mergeHeaders(headers, streamHeaders(stream.protocol)) });
 }
 
 const encoder = new TextEncoder();
@@ -132,8 +132,9 @@ class SSEBody implements LiveStream {
   }
 
   async shutdown(notice: ShutdownNotice): Promise<void> {
-    if (this.#body === undefined) this.#notice = notice.sseFrame;
-    else this.#end(notice.sseFrame);
+    const frame = this.#stream.protocol.shutdownFrame(notice);
+    if (this.#body === undefined) this.#notice = frame;
+    else this.#end(frame);
     await this.#stop(notice.reason);
   }
 

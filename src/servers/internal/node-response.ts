@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { StreamAbortedError } from '../../errors.js';
 import { tryReadInto } from '../../operators/internal/interruptible.js';
-import { sseHeaders } from '../../sse/encoder.js';
 import { describeValue } from '../../validate.js';
+import { streamHeaders } from '../../protocols/protocol.js';
 import type { NodeRequest, NodeResponse, SendSSEOutcome, SendSSEResult } from '../node.js';
 import type { HttpErrorResponse } from './http-error.js';
 import { FrameWriter, MAX_DELAY, mergeHeaders, type NodePlan } from './node-writer.js';
@@ -115,7 +115,7 @@ class NodeSSEResponse implements LiveStream {
       if (state === 'starting') this.#writeStreamHeaders();
       // A client that is not reading would get the notice only after its backlog: drop it now.
       if (this.#writer.blocked) this.#res.destroy();
-      else this.#end(notice.sseFrame);
+      else this.#end(this.#plan.sse.protocol.shutdownFrame(notice));
     }
     return this.#closed;
   }
@@ -186,7 +186,7 @@ class NodeSSEResponse implements LiveStream {
   #writeStreamHeaders(): void {
     const req = this.#req;
     const http2 = req.httpVersionMajor >= 2;
-    this.#res.writeHead(200, mergeHeaders(this.#plan.headers, sseHeaders(req.httpVersion), http2));
+    this.#res.writeHead(200, mergeHeaders(this.#plan.headers, streamHeaders(this.#plan.sse.protocol, req.httpVersion), http2));
     this.#res.flushHeaders();
     // Frames are already joined per tick; Nagle would hold each one back waiting for an ACK.
     if (!http2) (req.socket as Socket | null)?.setNoDelay(true);

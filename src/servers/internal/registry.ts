@@ -1,4 +1,3 @@
-import { encodeSSEFrame } from '../../sse/encoder.js';
 import { assertNumber, assertOptions, describeValue } from '../../validate.js';
 
 /** What a live stream tells its client when the server shuts down. */
@@ -9,8 +8,6 @@ export interface ShutdownNotice {
   message: string;
   /** The abort reason for the provider request. */
   reason: Error;
-  /** The notice as an SSE frame: `retry`, `event: shutdown`, and `{ retryMs, message }` as data. */
-  sseFrame: string;
 }
 
 /** A live response that can be ended for a graceful shutdown. */
@@ -77,7 +74,6 @@ export async function closeAllStreams(options: CloseAllStreamsOptions = {}): Pro
     retryMs,
     message,
     reason: new Error(message),
-    sseFrame: encodeSSEFrame({ retry: retryMs, event: 'shutdown', data: JSON.stringify({ retryMs, message }) }),
   };
   await Promise.all([...live].map((stream) => stream.shutdown(notice)));
   server?.closeIdleConnections();

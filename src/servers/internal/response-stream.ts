@@ -9,6 +9,7 @@ import { timeoutWith, type WithTimeoutOptions } from '../../operators/with-timeo
 import { pipe } from '../../pipe.js';
 import type { TokenChunk, TokenSourceFactory } from '../../types.js';
 import { describeValue } from '../../validate.js';
+import type { Protocol } from '../../protocols/protocol.js';
 import type { ResponsePlan, StreamPlan } from './options.js';
 import { toHttpError, type HttpErrorResponse } from './http-error.js';
 
@@ -104,6 +105,8 @@ export interface StreamResponseOptions extends ToSSEOptions, ChunkStreamOptions 
 export interface ResponseStream {
   /** Aborting it cancels the provider request; the adapter links it to the client disconnect. */
   readonly controller: AbortController;
+  /** The wire protocol the frames are in: its headers, and its shutdown frame. */
+  readonly protocol: Protocol;
   /**
    * Waits (up to `statusWindowMs`) for the stream to start. Resolves with an HTTP error to send
    * instead of a stream when it failed before its first chunk, else with `undefined`.
@@ -139,6 +142,7 @@ export function openResponseStream(input: TokenSourceInput, plan: ResponsePlan, 
 
   return {
     controller,
+    protocol: plan.sse.protocol,
     frames,
     metrics,
     takeFrame: () => takeReady(frames)?.value,
@@ -146,7 +150,7 @@ export function openResponseStream(input: TokenSourceInput, plan: ResponsePlan, 
       const first = await settleWithin(chunks.peek(), plan.statusWindowMs);
       if (first === undefined || !('error' in first)) return undefined;
       if (controller.signal.aborted && isStreamAbortedError(first.error)) return undefined;
-      return toHttpError(first.error, plan.exposeErrors);
+      return toHttpError(first.error, plan.exposeErrors, plan.sse.protocol);
     },
   };
 }
