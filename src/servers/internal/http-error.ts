@@ -6,6 +6,7 @@ import {
   isStreamTimeoutError,
   isTokenRelayError,
 } from '../../errors.js';
+import type { Protocol } from '../../protocols/protocol.js';
 import { describeError, type SSEErrorPayload } from '../../sse/encoder.js';
 
 /** An error answered as a plain HTTP response, before any stream started. */
@@ -21,7 +22,7 @@ export interface HttpErrorResponse {
  * invalid stays a 4xx, timeouts become 504, and the provider's own failures (including a
  * rejected API key, which is the server's problem, not the client's) become 502.
  */
-export function toHttpError(error: unknown, exposeErrors: boolean): HttpErrorResponse {
+export function toHttpError(error: unknown, exposeErrors: boolean, protocol?: Protocol | undefined): HttpErrorResponse {
   const payload: SSEErrorPayload = describeError(error, exposeErrors);
   const headers: Record<string, string> = {
     'Content-Type': 'application/json; charset=utf-8',
@@ -32,7 +33,8 @@ export function toHttpError(error: unknown, exposeErrors: boolean): HttpErrorRes
     const retryAfterMs = isProviderError(error) || isStreamLimitError(error) ? error.retryAfterMs : undefined;
     if (retryAfterMs !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   }
-  return { status, headers, body: JSON.stringify({ error: payload }) };
+  const body = protocol === undefined ? JSON.stringify({ error: payload }) : protocol.errorBody(payload);
+  return { status, headers, body };
 }
 
 function statusOf(error: unknown): number {
