@@ -10,7 +10,8 @@ export type TokenRelayErrorCode =
   | 'producer-lost'
   | 'invalid-cursor'
   | 'invalid-json'
-  | 'limit';
+  | 'limit'
+  | 'store-unavailable';
 
 /** Base class of every error tokenrelay throws; match it with {@link isTokenRelayError}. */
 export abstract class TokenRelayError extends Error {
@@ -152,6 +153,7 @@ const KNOWN_NAMES = new Set([
   'InvalidCursorError',
   'InvalidJSONError',
   'StreamLimitError',
+  'StoreUnavailableError',
 ]);
 
 function hasName(error: unknown, name: string): boolean {
@@ -252,4 +254,24 @@ export function isInvalidCursorError(error: unknown): error is InvalidCursorErro
 /** True for a {@link StreamLimitError}, also from another copy of the package. */
 export function isStreamLimitError(error: unknown): error is StreamLimitError {
   return hasName(error, 'StreamLimitError');
+}
+
+/**
+ * The relay's store could not be read or written for `livenessMs` (Redis down, unreachable, or
+ * not answering). The producer is aborted (its provider request cancelled) and subscribers end
+ * with it; answered with 503 before a stream starts. Worth retrying: new streams work again as
+ * soon as the store is back.
+ */
+export class StoreUnavailableError extends TokenRelayError {
+  readonly code = 'store-unavailable';
+  override name = 'StoreUnavailableError';
+
+  constructor(message = 'The relay store is unavailable', options: { cause?: unknown } = {}) {
+    super(message, options);
+  }
+}
+
+/** True for a {@link StoreUnavailableError}, also from another copy of the package. */
+export function isStoreUnavailableError(error: unknown): error is StoreUnavailableError {
+  return hasName(error, 'StoreUnavailableError');
 }

@@ -1,12 +1,20 @@
-import { StreamAbortedError, StreamLimitError, StreamNotFoundError } from '../errors.js';
+import {
+  isStoreUnavailableError,
+  StoreUnavailableError,
+  StreamAbortedError,
+  StreamLimitError,
+  StreamNotFoundError,
+} from '../errors.js';
 import { withAbort } from '../operators/with-abort.js';
 import type { TokenChunk, TokenSourceFactory } from '../types.js';
+import { MAX_ATTEMPTS, OutageClock, pause, retryDelay, within } from './outage.js';
 import { serializeError, type ProducerStatus, type RelayStore, type StoredEnd, type StoreEvent } from './store.js';
 
 /**
  * How a relayed stream's producer ended: it `'completed'`; it was `'cancelled'` (`relay.cancel`,
  * or `relay.close`); it was `'abandoned'` (no subscriber for `graceMs`); or it `'failed'` (the
- * source threw, `maxChunks` or the store's bounds were reached, the stream expired).
+ * source threw, `maxChunks` or the store's bounds were reached, the stream expired, the store
+ * did not answer for `livenessMs`: a `StoreUnavailableError`).
  */
 export type ProducerOutcome = 'completed' | 'cancelled' | 'abandoned' | 'failed';
 
@@ -29,10 +37,16 @@ export interface ProducerConfig {
   maxChunks: number;
 }
 
+// After a heartbeat the store did not answer, the next one comes sooner: a short outage must not
+// let the heartbeat key expire once the store is back.
+const HEARTBEAT_RETRY_MS = 200;
+
 /**
  * Runs one stream's source detached from any response, writes each chunk to the store, and
- * stops it when it is cancelled, abandoned (grace), or lost its stream. Its heartbeat tells
- * subscribers it is alive and brings back presence and cancels announced by no event.
+ * stops it when it is cancelled, abandoned (grace), lost its stream, or the store has not
+ * answered for `livenessMs` (a write that fails as unavailable is retried, in order, until then).
+ * Its heartbeat tells subscribers it is alive and brings back presence and cancels announced by
+ * no event.
  * @internal
  */
 export class Producer {
@@ -48,10 +62,18 @@ export class Producer {
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   #unwatch: () => void = () => undefined;
   #finished = false;
+  readonly #outage: OutageClock;
+  // When the write and the heartbeat in flight were sent; a beat that finds one unanswered counts it as missed.
+  #writeStarted: number | undefined;
+  #beatStarted: number | undefined;
+  #beatFailed = false;
+  // Rejects the write in flight when the producer stops: a store that hangs must not hold it.
+  #interrupt: ((error: unknown) => void) | undefined;
   readonly #resolve: (result: ProducerResult) => void;
 
   constructor(config: ProducerConfig) {
     this.#config = config;
+    this.#outage = new OutageClock(config.livenessMs, (error) => this.#abort(error, 'failed'));
     let resolve!: (result: ProducerResult) => void;
     this.done = new Promise((settle) => (resolve = settle));
     this.#resolve = resolve;
@@ -84,10 +106,11 @@ export class Producer {
     if (this.#stop !== undefined || this.#finished) return;
     this.#stop = { error, outcome };
     this.controller.abort(error);
+    this.#interrupt?.(error);
   }
 
   async #run(): Promise<ProducerResult> {
-    const { store, id, factory, maxChunks } = this.#config;
+    const { factory, maxChunks } = this.#config;
     const { signal } = this.controller;
     let index = 0;
     let failure: { error: unknown } | undefined;
@@ -97,7 +120,7 @@ export class Producer {
           this.#abort(new StreamLimitError(`The stream reached maxChunks (${maxChunks})`, { limit: 'chunks' }), 'failed');
           break;
         }
-        await store.append(id, { ...chunk, index });
+        await this.#append({ ...chunk, index });
         index++;
       }
     } catch (error) {
@@ -107,18 +130,67 @@ export class Producer {
     if (this.#stop !== undefined) failure = { error: this.#stop.error };
     else if (failure !== undefined) this.#abort(failure.error, 'failed');
     const end: StoredEnd = failure === undefined ? { type: 'completed' } : { type: 'failed', error: serializeError(failure.error) };
-    try {
-      await store.end(id, end);
-    } catch {
-      // Nowhere to report it: the heartbeat stops below, so subscribers get a ProducerLostError.
-    }
+    await this.#end(end);
     this.#finish();
     if (failure === undefined) return { outcome: 'completed', chunks: index };
     return { outcome: this.#stop?.outcome ?? 'failed', chunks: index, error: failure.error };
   }
 
+  /** Stores one chunk, again after each `StoreUnavailableError`, until it is stored or the producer stops. */
+  async #append(chunk: TokenChunk): Promise<void> {
+    const { store, id } = this.#config;
+    const { signal } = this.controller;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      // Stopped between the chunk and its write: a write now could wait on a store that hangs.
+      if (signal.aborted) throw signal.reason;
+      const started = performance.now();
+      this.#writeStarted = started;
+      try {
+        await this.#interruptible(() => store.append(id, chunk));
+        this.#outage.answered();
+        return;
+      } catch (error) {
+        if (signal.aborted || !isStoreUnavailableError(error)) throw error;
+        this.#outage.missed(started);
+      } finally {
+        this.#writeStarted = undefined;
+      }
+      await pause(retryDelay(attempt), signal);
+    }
+    throw new StoreUnavailableError('The relay store kept failing');
+  }
+
+  #interruptible(call: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#interrupt = reject;
+      call().then(resolve, reject);
+    });
+  }
+
+  /**
+   * Stores the end, again after each `StoreUnavailableError`, for at most `livenessMs`. When it
+   * cannot be stored, subscribers learn of the end from the heartbeats that stop
+   * (`ProducerLostError`) or from their own view of the store (`StoreUnavailableError`).
+   */
+  async #end(end: StoredEnd): Promise<void> {
+    const { store, id, livenessMs } = this.#config;
+    const deadline = performance.now() + livenessMs;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      try {
+        await within(Promise.resolve().then(() => store.end(id, end)), left, 'the end of the stream');
+        return;
+      } catch (error) {
+        if (!isStoreUnavailableError(error)) return;
+      }
+      await pause(Math.min(retryDelay(attempt), Math.max(0, deadline - performance.now())));
+    }
+  }
+
   #finish(): void {
     this.#finished = true;
+    this.#outage.stop();
     clearTimeout(this.#graceTimer);
     clearTimeout(this.#heartbeatTimer);
     this.#graceTimer = undefined;
@@ -126,21 +198,41 @@ export class Producer {
     this.#unwatch();
   }
 
-  #scheduleHeartbeat(): void {
+  #scheduleHeartbeat(delayMs = this.#config.livenessMs / 3): void {
     if (this.#finished) return;
-    this.#heartbeatTimer = setTimeout(() => {
-      void this.#check().then(() => this.#scheduleHeartbeat());
-    }, this.#config.livenessMs / 3);
+    this.#heartbeatTimer = setTimeout(this.#beat, delayMs);
   }
+
+  /** A heartbeat, unless the last one is still unanswered: then it, like a write still in flight, counts as missed. */
+  readonly #beat = (): void => {
+    if (this.#writeStarted !== undefined) this.#outage.missed(this.#writeStarted);
+    if (this.#beatStarted !== undefined) {
+      this.#outage.missed(this.#beatStarted);
+      this.#scheduleHeartbeat();
+      return;
+    }
+    void this.#check().then(() =>
+      this.#scheduleHeartbeat(this.#beatFailed ? Math.min(HEARTBEAT_RETRY_MS, this.#config.livenessMs / 3) : undefined),
+    );
+  };
 
   /** One heartbeat; resolves `true` when the stream is still alone (no subscriber). */
   async #check(): Promise<boolean> {
     const version = this.#version;
+    const started = performance.now();
+    this.#beatStarted ??= started;
     let status: ProducerStatus | undefined;
     try {
       status = await this.#config.store.heartbeat(this.#config.id, this.#config.livenessMs);
-    } catch {
+      this.#outage.answered();
+      this.#beatFailed = false;
+    } catch (error) {
+      if (isStoreUnavailableError(error)) this.#outage.missed(started);
+      else this.#outage.answered();
+      this.#beatFailed = true;
       return false;
+    } finally {
+      if (this.#beatStarted === started) this.#beatStarted = undefined;
     }
     if (this.#finished) return false;
     if (status === undefined) {

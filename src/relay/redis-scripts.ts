@@ -38,12 +38,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `;
 
-/** KEYS m c h p x; ARGV index chunkJson maxChunks → {0} ok, {1} gone or ended, {2, last} out of order, {3} full. */
+/**
+ * KEYS m c h p x; ARGV index chunkJson maxChunks → {0} ok (or already stored: a retry whose answer
+ * was lost), {1} gone or ended, {2, last} out of order, {3} full.
+ */
 const APPEND = `${EXPIRE_ALL}
 local meta = redis.call('HMGET', KEYS[1], 'ttl', 'last', 'end')
 if not meta[1] or meta[3] then return {1} end
 local last = tonumber(meta[2])
 local index = tonumber(ARGV[1])
+if index == last then return {0} end
 if index ~= last + 1 then return {2, last} end
 if index >= tonumber(ARGV[3]) then return {3} end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(ARGV[3]) + 1, (index + 1) .. '-0', 'c', ARGV[2])

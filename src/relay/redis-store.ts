@@ -1,4 +1,4 @@
-import { StreamAbortedError, StreamLimitError, StreamNotFoundError } from '../errors.js';
+import { StoreUnavailableError, StreamAbortedError, StreamLimitError, StreamNotFoundError } from '../errors.js';
 import type { TokenChunk } from '../types.js';
 import { assertOptionalNumber, describeValue } from '../validate.js';
 import { Follower, type BlockingConnection } from './redis-follower.js';
@@ -291,7 +291,11 @@ class RedisStreamsStore implements RedisStore {
   }
 
   async releaseSlot(key: string, slotId: string): Promise<void> {
-    await this.#client.call('ZREM', this.#slotKey(key), slotId);
+    try {
+      await this.#client.call('ZREM', this.#slotKey(key), slotId);
+    } catch (error) {
+      throw typedError(error);
+    }
   }
 
   connections(): number {
@@ -331,11 +335,7 @@ class RedisStreamsStore implements RedisStore {
     try {
       return await scripts[name].run(this.#client, keys, args);
     } catch (error) {
-      // maxmemory with noeviction: the store is full, like a memory store at maxBytes.
-      if (String((error as Error | undefined)?.message).startsWith('OOM')) {
-        throw new StreamLimitError('The relay store is full (Redis maxmemory)', { limit: 'bytes', cause: error });
-      }
-      throw error;
+      throw typedError(error);
     }
   }
 
@@ -363,6 +363,26 @@ class RedisStreamsStore implements RedisStore {
     connection.once('end', () => this.#opened.delete(connection));
     return connection;
   }
+}
+
+// Server answers that mean "not now": loading after a restart, a script running, a failover.
+const UNAVAILABLE_REPLY = /^(?:LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|CLUSTERDOWN)\b/;
+
+/**
+ * What a failed command means for the relay. An error reply is the server's answer (OOM: the
+ * store is full; LOADING, READONLY…: unavailable; anything else: final); any other error comes
+ * from the client, not the server (connection closed, `MaxRetriesPerRequestError`, command timed
+ * out): the store is unavailable.
+ */
+function typedError(error: unknown): unknown {
+  const message = String((error as Error | undefined)?.message);
+  if ((error as Error | undefined)?.name !== 'ReplyError') {
+    return new StoreUnavailableError(`The relay store (Redis) is unavailable: ${message}`, { cause: error });
+  }
+  // maxmemory with noeviction: the store is full, like a memory store at maxBytes.
+  if (message.startsWith('OOM')) return new StreamLimitError('The relay store is full (Redis maxmemory)', { limit: 'bytes', cause: error });
+  if (UNAVAILABLE_REPLY.test(message)) return new StoreUnavailableError(`The relay store (Redis) is unavailable: ${message}`, { cause: error });
+  return error;
 }
 
 /** Milliseconds as Redis takes them (an integer, at least 1). */

@@ -1,7 +1,8 @@
-import { StreamAbortedError } from '../errors.js';
+import { isStoreUnavailableError, StreamAbortedError } from '../errors.js';
 import type { TokenChunk, TokenSourceFactory } from '../types.js';
 import { assertFunction, assertOptionalNumber, assertSignal, describeValue } from '../validate.js';
 import { memoryStore } from './memory-store.js';
+import { within } from './outage.js';
 import { Producer, type ProducerResult } from './producer.js';
 import { isStreamId, randomId, type ProducerStatus, type RelayStore } from './store.js';
 import { openSubscription, type CursorInput, type RelayAuthorize } from './subscription.js';
@@ -54,6 +55,12 @@ export interface RelayOptions {
    * How long a producer or a subscriber counts as present after its last heartbeat (sent every
    * `livenessMs / 3`). A subscriber whose producer died (its instance crashed) gets a
    * `ProducerLostError` within about twice this; a crashed subscriber stops counting within it.
+   *
+   * Also how long a store outage is ridden out: writes and reads that fail as unavailable are
+   * retried, in order, and once the store has not answered for `livenessMs` the producer is
+   * aborted (its provider request cancelled) and subscribers end with a `StoreUnavailableError`.
+   * `relay.start` and `relay.cancel` fail with it when the store is unavailable (after
+   * `livenessMs` at most when it does not answer).
    * @defaultValue `10_000`
    * @example
    * ```ts
@@ -225,7 +232,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
   const mayAccess = async (id: string, context: unknown): Promise<boolean> => {
     if (!isStreamId(id)) return false;
     if (authorize === undefined) return true;
-    const info = await store.info(id);
+    const info = await within(store.info(id), livenessMs, 'the stream info');
     return info !== undefined && (await authorize({ id, metadata: info.metadata }, context)) === true;
   };
 
@@ -246,15 +253,21 @@ export function createRelay(options: RelayOptions = {}): Relay {
     const metadata = checkMetadata(startOptions?.metadata);
     if (closed) throw new StreamAbortedError('The relay is closed');
     const id = idInput ?? randomId();
-    if (!(await store.create(id, { ttlMs, metadata }))) {
+    if (!(await within(store.create(id, { ttlMs, metadata }), livenessMs, 'the new stream'))) {
       throw new TypeError('Expected `id` to name a new stream, got the id of an existing one');
     }
     const producer = new Producer({ store, id, factory: factory as TokenSourceFactory, graceMs, livenessMs, maxChunks });
     const unwatch = store.watch(id, producer.onEvent);
     let status: ProducerStatus;
     try {
-      status = (await store.heartbeat(id, livenessMs)) ?? { subscribers: 0, cancelled: false };
-    } catch {
+      // Awaited: until it is stored, a subscriber would find the stream without a live producer.
+      const first = await within(store.heartbeat(id, livenessMs), livenessMs, 'the first heartbeat');
+      status = first ?? { subscribers: 0, cancelled: false };
+    } catch (error) {
+      if (isStoreUnavailableError(error)) {
+        unwatch();
+        throw error;
+      }
       status = { subscribers: 0, cancelled: false };
     }
     producers.set(id, producer);
@@ -279,7 +292,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
     async cancel(id, cancelOptions = {}) {
       if (typeof id !== 'string') throw new TypeError(`Expected \`id\` to be a string, got ${describeValue(id)}`);
       if (!(await mayAccess(id, cancelOptions.context))) return false;
-      const cancelled = store.cancel(id);
+      const cancelled = within(store.cancel(id), livenessMs, 'the cancel');
       // The producer may run here: stop it now rather than after the store's round trip.
       producers.get(id)?.cancel();
       return cancelled;

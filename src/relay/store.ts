@@ -9,6 +9,7 @@ import {
   StreamLimitError,
   StreamNotFoundError,
   StreamTimeoutError,
+  StoreUnavailableError,
   type StreamLimitKind,
   type TimeoutPhase,
 } from '../errors.js';
@@ -25,6 +26,16 @@ import type { TokenChunk } from '../types.js';
  *
  * Ids and slot keys reaching a store are already validated: stream ids match
  * {@link STREAM_ID_PATTERN}, subscriber and slot ids are ids the relay generated.
+ *
+ * **When the store cannot be reached** (a network store whose server is down or not answering),
+ * a method rejects with a `StoreUnavailableError` (its `cause` the client's error), or stays
+ * pending until its client gives up; it never answers as if the stream were unknown. Only that
+ * error means "try again": the relay retries the same call (an `append` in order, never the next
+ * one before it) until the store has not answered for `livenessMs`, then aborts the producer and
+ * ends its subscribers with a `StoreUnavailableError`. Any other rejection is final. So a retried
+ * `append` whose first attempt was applied but whose answer was lost must not fail or duplicate:
+ * appending the index already stored last again resolves and changes nothing. A store that
+ * cannot be unavailable (the memory store) never throws it.
  */
 export interface RelayStore {
   /**
@@ -33,10 +44,12 @@ export interface RelayStore {
    */
   create(id: string, options: CreateStreamOptions): Promise<boolean>;
   /**
-   * Appends one chunk; the relay only ever appends `index === lastIndex + 1`. Refreshes the
-   * stream's TTL and wakes every {@link RelayStore.read} waiting on it. Rejects with a
-   * `StreamLimitError` when the chunk does not fit (the store never grows past its bounds),
-   * with a `StreamNotFoundError` when the stream is gone.
+   * Appends one chunk; the relay only ever appends `index === lastIndex + 1`, or the same index
+   * again when the first attempt failed with a `StoreUnavailableError` (then, if it was stored
+   * after all, nothing changes). Refreshes the stream's TTL and wakes every
+   * {@link RelayStore.read} waiting on it. Rejects with a `StreamLimitError` when the chunk does
+   * not fit (the store never grows past its bounds), with a `StreamNotFoundError` when the stream
+   * is gone.
    */
   append(id: string, chunk: TokenChunk): Promise<void>;
   /**
@@ -241,6 +254,8 @@ export function deserializeError(stored: StoredError): Error {
       return new ProducerLostError(message);
     case 'invalid-cursor':
       return new InvalidCursorError(message);
+    case 'store-unavailable':
+      return new StoreUnavailableError(message);
     default: {
       const error = new Error(message);
       error.name = stored.name;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -9,6 +9,10 @@ export interface RedisServer {
   readonly port: number;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
+  /** Kills the server with SIGKILL (an outage: nothing is saved, persistence is off) and waits until it exited. */
+  kill(): Promise<void>;
+  /** Starts it again, empty, on the same port; resolves once it answers PING. */
+  restart(): Promise<void>;
   /** Stops the server and removes its directory. */
   stop(): Promise<void>;
 }
@@ -51,20 +55,108 @@ export async function startRedisServer(): Promise<RedisServer> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), 'tokenrelay-redis-'));
     const port = await freePort();
-    const child = spawn(
-      binary,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    let child = spawnServer(binary, port, dir);
     try {
       await untilReady(child, port);
-      return { port, url: `redis://127.0.0.1:${port}`, stop: () => stop(child, dir) };
     } catch (error) {
       lastError = error;
       await stop(child, dir);
+      continue;
     }
+    return {
+      port,
+      url: `redis://127.0.0.1:${port}`,
+      async kill() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGKILL');
+        await exited;
+      },
+      async restart() {
+        // The port was just freed by this server; a few tries cover a slow release.
+        for (let tries = 0; ; tries++) {
+          child = spawnServer(binary, port, dir);
+          try {
+            await untilReady(child, port);
+            return;
+          } catch (error) {
+            await stop(child, undefined);
+            if (tries >= 4) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+      },
+      stop: () => stop(child, dir),
+    };
   }
   throw lastError;
+}
+
+function spawnServer(binary: string, port: number, dir: string): ChildProcess {
+  return spawn(
+    binary,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+}
+
+/** A loopback TCP proxy in front of a server, which a test can cut as a network would. */
+export interface TcpProxy {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** Resets every connection and refuses new ones (the server and its data stay up). */
+  cut(): Promise<void>;
+  /** Accepts connections again, on the same port. */
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link TcpProxy} to `127.0.0.1:<targetPort>` on a free loopback port. */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+  };
+  const open = (): Server =>
+    createServer((client) => {
+      const upstream = connect(targetPort, '127.0.0.1');
+      track(client);
+      track(upstream);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.once('close', () => upstream.destroy());
+      upstream.once('close', () => client.destroy());
+    });
+  const listen = (server: Server, port: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  const shut = (server: Server): Promise<void> => {
+    for (const socket of sockets) socket.resetAndDestroy();
+    return new Promise((resolve) => server.close(() => resolve()));
+  };
+  let server = open();
+  await listen(server, 0);
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  const { port } = address;
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    cut: () => shut(server),
+    async restore() {
+      server = open();
+      await listen(server, port);
+    },
+    close: () => shut(server),
+  };
 }
 
 function freePort(): Promise<number> {
@@ -106,7 +198,7 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-async function stop(child: ChildProcess, dir: string): Promise<void> {
+async function stop(child: ChildProcess, dir: string | undefined): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
@@ -114,5 +206,5 @@ async function stop(child: ChildProcess, dir: string): Promise<void> {
     await exited;
     clearTimeout(timer);
   }
-  rmSync(dir, { recursive: true, force: true });
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 }

@@ -179,6 +179,7 @@ describe.skipIf(!available)('relay over Redis, two processes', () => {
     redis = await startRedisServer();
     provider = await startMockProvider();
     admin = new Redis(redis.url, { connectionName: 'admin' });
+    admin.on('error', () => undefined); // one test kills redis-server
   });
   afterEach(async () => {
     await Promise.all([...running].map(kill));
@@ -377,5 +378,43 @@ describe.skipIf(!available)('relay over Redis, two processes', () => {
     await Promise.all([a.exited, b.exited]);
     await waitFor(async () => (await serverConnections()).length === 1);
     expect((await serverConnections())[0]).toContain('name=admin');
+  });
+  it('redis-server killed mid-stream: A’s provider request closes within about livenessMs, B’s subscriber gets an `error` event (store-unavailable), a reconnect a 503; new streams work once Redis is back', async () => {
+    provider.setScript({ tokens: tokens(600), delayMs: 10 });
+    // A status window longer than livenessMs, so a request that fails during the outage fails before its first byte.
+    const env = { STATUS_WINDOW_MS: String(LIVENESS_MS * 3) };
+    const [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
+    const id = await startChat(a);
+    const subscriber = await SSEClient.open(`${b.url}/chat/${id}`);
+    expect((await subscriber.tokens(5)).chunks).toHaveLength(5);
+    await redis.kill();
+    const killedAt = performance.now();
+    try {
+      const reconnect = fetch(`${b.url}/chat/${id}`, { headers: { 'Last-Event-ID': '2' } });
+      const [request, { last }, answer] = await Promise.all([(await provider.request(1)).ended, subscriber.tokens(), reconnect]);
+      const answeredMs = performance.now() - killedAt;
+      const providerMs = request.endedAt! - killedAt;
+      console.info(
+        `redis-server killed (two processes): A's provider request closed ${providerMs.toFixed(0)} ms after SIGKILL, ` +
+          `B's subscriber and reconnect answered by ${answeredMs.toFixed(0)} ms (livenessMs ${LIVENESS_MS})`,
+      );
+      expect(request.end).toBe('client-closed');
+      expect(providerMs).toBeLessThan(LIVENESS_MS + 500);
+      expect(last?.event).toBe('error');
+      expect(JSON.parse(last!.data)).toMatchObject({ code: 'store-unavailable' });
+      expect(answer.status).toBe(503);
+      expect(((await answer.json()) as any).error.code).toBe('store-unavailable');
+      expect(answeredMs).toBeLessThan((LIVENESS_MS * 4) / 3 + 1_000);
+    } finally {
+      await redis.restart();
+    }
+    const restartedAt = performance.now();
+    provider.setScript({ tokens: tokens(20), delayMs: 2 });
+    let next: { status: number; body: any } = { status: 0, body: undefined };
+    await waitFor(async () => (next = await post(a, '/chat', { 'x-user': 'dave' })).status === 200, 10_000);
+    const stream = await (await SSEClient.open(`${b.url}/chat/${next.body.id as string}`)).tokens();
+    expect(stream.last?.event).toBe('done');
+    expect(stream.chunks.map((chunk) => chunk.token).join('')).toBe(tokens(20).join(''));
+    console.info(`redis-server back: a new chat started on A and read on B ${(performance.now() - restartedAt).toFixed(0)} ms after the restart`);
   });
 });

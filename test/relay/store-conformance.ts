@@ -87,6 +87,19 @@ export function describeStoreConformance(
         expect((await store.read(id, 9, { limit: 4, waitMs: 0 }))?.chunks).toEqual([]);
       }));
 
+    it('takes the last index appended again (a retry whose answer was lost) without storing it twice', () =>
+      withStore(async (store) => {
+        const id = freshId();
+        await store.create(id, meta);
+        await store.append(id, chunk(0, 'a'));
+        await store.append(id, chunk(1, 'b'));
+        await store.append(id, chunk(1, 'b'));
+        await store.append(id, chunk(2, 'c'));
+        const all = await store.read(id, -1, { limit: 10, waitMs: 0 });
+        expect(all?.chunks.map((c) => `${c.index}${c.token}`)).toEqual(['0a', '1b', '2c']);
+        expect(all?.lastIndex).toBe(2);
+      }));
+
     it('hands out copies: mutating a read chunk does not change the stored one', () =>
       withStore(async (store) => {
         const id = freshId();

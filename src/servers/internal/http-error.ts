@@ -1,6 +1,7 @@
 import {
   isInvalidCursorError,
   isProviderError,
+  isStoreUnavailableError,
   isStreamLimitError,
   isStreamNotFoundError,
   isStreamTimeoutError,
@@ -49,6 +50,7 @@ function statusOf(error: unknown): number {
   if (isInvalidCursorError(error)) return 400;
   if (isStreamNotFoundError(error)) return 404;
   if (isStreamLimitError(error)) return 429;
+  if (isStoreUnavailableError(error)) return 503;
   if (isTokenRelayError(error)) return error.code === 'aborted' ? 499 : 500;
   return 500;
 }
