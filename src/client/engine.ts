@@ -5,7 +5,8 @@ import { IdleTimer } from './idle-timer.js';
 import type { ClientConfig } from './options.js';
 import { checkURL, isEventStream, lastEventIdHeader, resumeURL, retryAfterMs } from './request.js';
 import { cancelBody, errorOfBody, untilAborted } from './response.js';
-import type { ReconnectReason, ServerSentEvent } from './types.js';
+import { isRetryableAnswer } from './retry-policy.js';
+import type { ReconnectReason, RetryInfo, ServerSentEvent } from './types.js';
 
 /** Why a connection ended short of the end of the stream. */
 interface Failure {
@@ -25,8 +26,9 @@ const OPEN = Symbol('open');
 /**
  * The connection loop shared by both client streams: connect, parse, and on a broken or idle
  * connection reconnect with `Last-Event-ID` (to the `resume` URL once the server named the
- * stream), with back-off. Terminal statuses throw; the consumer ends the stream on its terminal
- * events by stopping the iteration. `stop()` closes the connection in flight at once.
+ * stream), with back-off. Terminal answers (see `isRetryableAnswer`) throw at once; the consumer
+ * ends the stream on its terminal events by stopping the iteration, or asks for a reconnection
+ * with `retryAfterError`. `stop()` closes the connection in flight at once.
  */
 export class EventSourceEngine {
   /** The last event id, shared with each response's reader: it outlives connections. */
@@ -38,6 +40,10 @@ export class EventSourceEngine {
   #connections = 0;
   #retryMs = 0;
   #planned: { floorMs: number; reason: ReconnectReason } | undefined;
+  /** The current connection went to the `resume` URL. */
+  #resuming = false;
+  /** Set by the consumer: end the current connection with this failure after the event it is handling. */
+  #failure: Failure | undefined;
 
   constructor(config: ClientConfig) {
     this.#config = config;
@@ -56,6 +62,15 @@ export class EventSourceEngine {
   /** The server announced its end (`shutdown`): reconnect no sooner than `floorMs`. */
   reconnectAfter(floorMs: number, reason: ReconnectReason): void {
     this.#planned = { floorMs, reason };
+  }
+
+  /**
+   * The server reported, inside the stream, a failure it may recover from (an `error` event with
+   * a transient code): the connection is closed before its next event and resumed, with back-off;
+   * `error` is thrown if the retries run out.
+   */
+  retryAfterError(error: Error): void {
+    this.#failure = { reason: 'error', error, typed: error, floorMs: 0 };
   }
 
   async *events(): AsyncGenerator<ServerSentEvent, void, undefined> {
@@ -77,7 +92,9 @@ export class EventSourceEngine {
     const floorMs = Math.max(this.#retryMs, failure.floorMs, planned?.floorMs ?? 0);
     const delayMs = backoffDelay(backoff, this.#attempts, floorMs);
     const lastEventId = this.lastEventId.value === '' ? undefined : this.lastEventId.value;
-    onRetry?.({ attempt: this.#attempts, delayMs, reason: planned?.reason ?? failure.reason, error: failure.error, lastEventId });
+    if (onRetry !== undefined) {
+      notify(onRetry, { attempt: this.#attempts, delayMs, reason: planned?.reason ?? failure.reason, error: failure.error, lastEventId });
+    }
     await sleep(delayMs, this.#stopper.signal);
   }
 
@@ -140,7 +157,12 @@ export class EventSourceEngine {
         idle.touch();
         parser.push(result.value);
         if (overflow) throw new StreamServerError('protocol', `The server sent an event larger than ${MAX_EVENT_SIZE} characters`);
-        for (const event of events.splice(0)) yield event;
+        for (const event of events.splice(0)) {
+          yield event;
+          const failure = this.#failure;
+          this.#failure = undefined;
+          if (failure !== undefined) return failure;
+        }
       }
     } finally {
       idle.clear();
@@ -154,6 +176,7 @@ export class EventSourceEngine {
     const { request, resume } = this.#config;
     const streamId = this.streamId;
     const resuming = streamId !== undefined && resume !== undefined;
+    this.#resuming = resuming;
     const url = resuming ? checkURL('the URL returned by `resume`', resumeURL(resume, streamId)) : request.url;
     const headers = new Headers(request.headers);
     if (resuming) headers.delete('content-type');
@@ -190,7 +213,7 @@ export class EventSourceEngine {
     }
     const typed = await errorOfBody(response, signal);
     const answered = `The server answered ${status}${response.statusText === '' ? '' : ` ${response.statusText}`}`;
-    if (status === 408 || status === 429 || status >= 500) {
+    if (isRetryableAnswer(status, typed, this.#resuming)) {
       const error = typed ?? new StreamConnectionError(answered, { status, attempts: this.#connections });
       return { reason: 'status', error, typed, status, floorMs: retryAfterMs(response) ?? 0 };
     }
@@ -204,6 +227,16 @@ export class EventSourceEngine {
       return { reason: 'idle', error: idleError, floorMs: 0 };
     }
     return { reason: 'network', error, floorMs: 0 };
+  }
+}
+
+/** Calls the app's `onRetry`: whatever it throws or rejects with, the reconnection goes on. */
+function notify(onRetry: (info: RetryInfo) => void, info: RetryInfo): void {
+  try {
+    const result = onRetry(info) as unknown;
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') Promise.resolve(result).catch(() => {});
+  } catch {
+    // The hook is for display; its failure must not end the stream it reports on.
   }
 }
 

@@ -4,6 +4,7 @@ import {
   InvalidJSONError,
   ProducerLostError,
   ProviderError,
+  StoreUnavailableError,
   StreamAbortedError,
   StreamLimitError,
   StreamNotFoundError,
@@ -109,6 +110,8 @@ export function errorFromPayload(payload: unknown): Error {
       return new ProducerLostError(message);
     case 'invalid-cursor':
       return new InvalidCursorError(message);
+    case 'store-unavailable':
+      return new StoreUnavailableError(message);
     default:
       return new StreamServerError(code, message);
   }

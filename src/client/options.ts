@@ -1,7 +1,7 @@
-import { assertFunction, assertNumber, assertOptionalNumber, assertSignal, describeValue } from '../validate.js';
+import { assertFunction, assertNumber, assertOptionalNumber, assertOptions, assertSignal, describeValue } from '../validate.js';
 import type { Backoff } from './backoff.js';
 import { checkURL, planRequest, type RequestPlan } from './request.js';
-import type { FetchLike, ReconnectOptions, RetryInfo, StreamEventsOptions } from './types.js';
+import type { FetchLike, ReconnectOptions, RetryInfo, StreamEventsOptions, StreamTokensOptions } from './types.js';
 
 /** Everything a client stream needs, checked once. */
 export interface ClientConfig {
@@ -17,14 +17,36 @@ export interface ClientConfig {
 
 const MAX_DELAY = 2_147_483_647;
 
-/** Validates the input and options of `streamEvents` / `streamTokens`; bad ones throw a `TypeError`. */
-export function resolveConfig(input: unknown, options: StreamEventsOptions): ClientConfig {
+/** The option names `streamEvents` knows; any other key is a typo and fails. */
+export const STREAM_EVENTS_OPTIONS = [
+  'method',
+  'headers',
+  'body',
+  'signal',
+  'resume',
+  'reconnect',
+  'idleTimeoutMs',
+  'fetch',
+  'onOpen',
+] as const satisfies ReadonlyArray<keyof StreamEventsOptions>;
+
+/** The option names `streamTokens` knows. */
+export const STREAM_TOKENS_OPTIONS = [...STREAM_EVENTS_OPTIONS, 'events'] as const satisfies ReadonlyArray<keyof StreamTokensOptions>;
+
+const RECONNECT_OPTIONS = ['retries', 'initialDelayMs', 'maxDelayMs', 'random', 'onRetry'] as const satisfies ReadonlyArray<
+  keyof ReconnectOptions
+>;
+
+/**
+ * Validates the input and options of `streamEvents` / `streamTokens` (`known`: the option names
+ * the caller takes); bad ones throw a `TypeError`.
+ */
+export function resolveConfig(input: unknown, options: StreamEventsOptions, known: readonly string[]): ClientConfig {
   if (typeof input !== 'string' && !(input instanceof URL)) {
     throw new TypeError(`Expected \`input\` to be a URL string or a URL, got ${describeValue(input)}`);
   }
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
-  }
+  // Not narrowed: the options' own type is more precise than what the check proves.
+  assertOptions('options', options as unknown, known);
   checkURL('`input`', input);
   const { method, signal, resume, reconnect, idleTimeoutMs, fetch, onOpen } = options;
   if (method !== undefined && (typeof method !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method))) {
@@ -57,6 +79,7 @@ function resolveReconnect(reconnect: ReconnectOptions | false | undefined): Pick
   if (reconnect !== undefined && (reconnect === null || typeof reconnect !== 'object')) {
     throw new TypeError(`Expected \`reconnect\` to be an object or false, got ${describeValue(reconnect)}`);
   }
+  assertOptions('reconnect', reconnect as unknown, RECONNECT_OPTIONS);
   const { retries = 8, initialDelayMs = 1000, maxDelayMs = 30_000, random = Math.random, onRetry } = reconnect ?? {};
   assertNumber('reconnect.retries', retries, { integer: true, allowInfinity: true });
   assertNumber('reconnect.initialDelayMs', initialDelayMs);

@@ -1,9 +1,10 @@
 import type { FinishReason, TokenChunk, Usage } from '../types.js';
-import { describeValue } from '../validate.js';
+import { assertOptions, describeValue } from '../validate.js';
 import { ClientStream } from './client-stream.js';
 import { EventSourceEngine } from './engine.js';
 import { errorFromPayload, StreamServerError } from './errors.js';
-import { resolveConfig } from './options.js';
+import { resolveConfig, STREAM_TOKENS_OPTIONS } from './options.js';
+import { isRetryableEvent } from './retry-policy.js';
 import type { ClientEventNames, ClientTokenStream, StreamTokensOptions } from './types.js';
 
 interface Names {
@@ -26,9 +27,10 @@ interface TokenState {
  * the `resume` URL once the server sent the stream's id in `X-Stream-Id`, else to the same
  * request — with back-off; chunks are de-duplicated by index, so no token is ever seen twice. The
  * `done` event yields a last chunk with `finishReason` and `usage`, then the stream ends; an
- * `error` event is thrown as its typed error (`ProviderError`, `StreamTimeoutError`, …); a
- * `shutdown` event (server restart) reconnects after its `retryMs`. Aborting `signal` closes the
- * connection at once.
+ * `error` event is thrown as its typed error (`ProviderError`, `StreamTimeoutError`, …), except
+ * `store-unavailable`, which reconnects; a `shutdown` event (server restart) reconnects after its
+ * `retryMs`. A terminal answer (`producer-lost`, `not-found`, `invalid-cursor`, 401, 403, …) is
+ * thrown at once, never retried. Aborting `signal` closes the connection at once.
  *
  * Not to be confused with `streamTokens` of `tokenrelay/hono`, which serves such a stream.
  *
@@ -41,7 +43,7 @@ interface TokenState {
  * ```
  */
 export function streamTokens(input: string | URL, options: StreamTokensOptions = {}): ClientTokenStream {
-  const config = resolveConfig(input, options);
+  const config = resolveConfig(input, options, STREAM_TOKENS_OPTIONS);
   const names = resolveNames(options.events);
   const engine = new EventSourceEngine(config);
   const state: TokenState = { lastIndex: undefined, lastTimestamp: 0, text: '' };
@@ -76,7 +78,9 @@ async function* readTokens(engine: EventSourceEngine, names: Names, state: Token
       yield finalChunk(parseJSON(data), state);
       return;
     } else if (event === names.error) {
-      throw errorFromPayload(parseJSON(data));
+      const error = errorFromPayload(parseJSON(data));
+      if (!isRetryableEvent(error)) throw error;
+      engine.retryAfterError(error);
     } else if (event === names.shutdown) {
       const retryMs = (parseJSON(data) as { retryMs?: unknown } | undefined)?.retryMs;
       engine.reconnectAfter(typeof retryMs === 'number' && retryMs >= 0 ? retryMs : 0, 'shutdown');
@@ -137,9 +141,7 @@ function eventName(name: string, value: unknown): string {
 }
 
 function resolveNames(events: ClientEventNames | undefined): Names {
-  if (events !== undefined && (events === null || typeof events !== 'object')) {
-    throw new TypeError(`Expected \`events\` to be an object, got ${describeValue(events)}`);
-  }
+  assertOptions('events', events as unknown, ['token', 'done', 'error', 'shutdown'] satisfies Array<keyof ClientEventNames>);
   return {
     token: eventName('events.token', events?.token ?? 'token'),
     done: eventName('events.done', events?.done ?? 'done'),

@@ -9,12 +9,14 @@ export type ReconnectReason =
   | 'network'
   /** No byte, not even a heartbeat, arrived for `idleTimeoutMs`. */
   | 'idle'
-  /** The server answered 408, 429 or 5xx. */
+  /** The server answered 408, 429 or 5xx, or a tokenrelay error body with a transient code (`store-unavailable`). */
   | 'status'
   /** The response ended without a terminal event. */
   | 'ended'
   /** The server sent a `shutdown` event (a restart or deploy). */
-  | 'shutdown';
+  | 'shutdown'
+  /** The server sent an `error` event whose cause may pass (`store-unavailable`: its store is out). */
+  | 'error';
 
 /** What `onRetry` is told before each reconnection. */
 export interface RetryInfo {
@@ -24,7 +26,11 @@ export interface RetryInfo {
   delayMs: number;
   /** Why it reconnects. */
   reason: ReconnectReason;
-  /** The error or HTTP status that ended the previous connection, when there was one. */
+  /**
+   * What ended the previous connection, when something did: the typed error of the server's
+   * error body or `error` event, a `StreamConnectionError` (with `status`, or after `idleTimeoutMs`),
+   * or the error `fetch` failed with. `undefined` when the response merely ended.
+   */
   error: unknown;
   /** The `Last-Event-ID` the reconnection sends, if any. */
   lastEventId: string | undefined;
@@ -62,8 +68,20 @@ export interface ReconnectOptions {
    */
   random?: (() => number) | undefined;
   /**
-   * Called before each reconnection (e.g. to show "reconnecting…").
+   * Called before each reconnection — also while the first connection keeps failing — with the
+   * attempt number, the delay before it, why, and the error that ended the previous connection:
+   * the place to show "reconnecting…" (and `onOpen`, the place to hide it). Not called for a
+   * terminal answer (`producer-lost`, `not-found`, 401, …), which is thrown at once. What it
+   * throws (or an `async` hook rejects with) is ignored: it cannot end or stall the reconnection.
    * @defaultValue none
+   * @example
+   * ```ts
+   * streamTokens('/chat', {
+   *   body,
+   *   reconnect: { onRetry: ({ attempt, delayMs }) => banner.show(`Reconnecting (attempt ${attempt}) in ${Math.ceil(delayMs / 1000)} s…`) },
+   *   onOpen: () => banner.hide(),
+   * });
+   * ```
    */
   onRetry?: ((info: RetryInfo) => void) | undefined;
 }
