@@ -2,6 +2,7 @@ import { checkMonitorOptions, type MonitorOptions } from '../../operators/monito
 import { checkSSEOptions, SSE_OPTION_KEYS, type SSEConfig } from '../../operators/to-sse.js';
 import { checkBackpressureOptions, type BackpressureConfig } from '../../operators/with-backpressure.js';
 import { checkTimeoutOptions, type TimeoutLimits } from '../../operators/with-timeout.js';
+import { protocolNamed } from '../../protocols/index.js';
 import { assertNumber, assertOptions, describeValue } from '../../validate.js';
 import type { ChunkStreamOptions, StreamLogRecord, StreamResponseOptions } from './response-stream.js';
 
@@ -27,7 +28,7 @@ export interface ResponsePlan extends StreamPlan {
 export const CHUNK_STREAM_KEYS = ['timeout', 'backpressure', 'monitor', 'logger'] as const;
 
 /** The keys of {@link StreamResponseOptions}: the pipeline's, `toSSE`'s, and the response's. */
-export const RESPONSE_KEYS = [...CHUNK_STREAM_KEYS, ...SSE_OPTION_KEYS, 'headers', 'statusWindowMs'] as const;
+export const RESPONSE_KEYS = [...CHUNK_STREAM_KEYS, ...SSE_OPTION_KEYS, 'protocol', 'headers', 'statusWindowMs'] as const;
 
 /**
  * Checks the options every adapter takes, and that no key is outside `keys` (the adapter's whole
@@ -53,7 +54,17 @@ export function planResponse(options: StreamResponseOptions, keys: readonly stri
   const plan = planChunkStream(options, keys);
   const { statusWindowMs = 500 } = options;
   assertNumber('statusWindowMs', statusWindowMs, { allowInfinity: true });
-  return { ...plan, sse: checkSSEOptions(options, false), statusWindowMs, exposeErrors: options.exposeErrors === true };
+  const sse = checkSSEOptions(options, false);
+  const protocol = protocolNamed(options.protocol, { retryMs: options.retryMs });
+  if (protocol !== undefined) {
+    for (const key of ['events', 'serialize'] as const) {
+      if (options[key] !== undefined) {
+        throw new TypeError(`Expected no \`${key}\` with \`protocol: '${protocol.name}'\`: it shapes tokenrelay's own SSE only`);
+      }
+    }
+    sse.protocol = protocol;
+  }
+  return { ...plan, sse, statusWindowMs, exposeErrors: options.exposeErrors === true };
 }
 
 function loggerOf(logger: unknown): ((record: StreamLogRecord) => void) | undefined {

@@ -9,7 +9,7 @@ import { timeoutWith, type WithTimeoutOptions } from '../../operators/with-timeo
 import { pipe } from '../../pipe.js';
 import type { TokenChunk, TokenSourceFactory } from '../../types.js';
 import { describeValue } from '../../validate.js';
-import type { Protocol } from '../../protocols/protocol.js';
+import type { Protocol, ProtocolName } from '../../protocols/protocol.js';
 import type { ResponsePlan, StreamPlan } from './options.js';
 import { toHttpError, type HttpErrorResponse } from './http-error.js';
 
@@ -90,6 +90,18 @@ export interface StreamContext {
 
 /** Options every server adapter takes, so the common case is one call with no manual `pipe`. */
 export interface StreamResponseOptions extends ToSSEOptions, ChunkStreamOptions {
+  /**
+   * The wire protocol, for the frontend that reads the stream: tokenrelay's own SSE, the AI SDK
+   * UI message stream (`useChat`), AG-UI events, OpenAI Chat Completions chunks, or NDJSON.
+   * Every protocol gets the same abort, timeouts, backpressure, monitoring and resume.
+   * `events` and `serialize` shape tokenrelay's SSE only.
+   * @defaultValue `'tokenrelay'`
+   * @example
+   * ```ts
+   * app.post('/api/chat', sse((req, signal) => streamOpenAI(openai, params(req), { signal }), { protocol: 'ai-sdk' }));
+   * ```
+   */
+  protocol?: ProtocolName | undefined;
   /** Extra response headers (e.g. CORS); the SSE headers cannot be overridden. */
   headers?: Record<string, string> | undefined;
   /**
