@@ -15,6 +15,11 @@ export const entries = {
   prometheus: 'src/observability/prometheus.ts',
   otel: 'src/observability/otel.ts',
   testing: 'src/testing/index.ts',
+  langchain: 'src/providers/langchain.ts',
+  'ai-sdk': 'src/providers/ai-sdk.ts',
+  mistral: 'src/providers/mistral/index.ts',
+  bedrock: 'src/providers/bedrock/index.ts',
+  google: 'src/providers/google/index.ts',
 };
 
 export default defineConfig({
@@ -27,5 +32,5 @@ export default defineConfig({
   platform: 'neutral',
   splitting: true,
   treeshake: true,
-  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//, 'express', 'hono', /^hono\//, 'ws', 'ioredis', 'prom-client', /^@opentelemetry\//, 'eventsource-parser', /^eventsource-parser\//],
+  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//, 'express', 'hono', /^hono\//, 'ws', 'ioredis', 'prom-client', /^@opentelemetry\//, '@google/genai', '@mistralai/mistralai', /^@aws-sdk\//, /^@smithy\//, 'ai', /^ai\//, /^@ai-sdk\//, /^@langchain\//, 'eventsource-parser', /^eventsource-parser\//],
 });

@@ -31,7 +31,14 @@ const expected = {
   './redis': ['redisStore'],
   './prometheus': ['prometheusMonitor'],
   './otel': ['otelMonitor'],
-  './testing': ['startMockProvider', 'openaiHandlers', 'anthropicHandlers'],
+  './testing': ['startMockProvider', 'openaiHandlers', 'anthropicHandlers', 'openaiScenarios', 'anthropicScenarios',
+    'googleHandlers', 'googleGenerateContentWire', 'googleScenarios', 'bedrockHandlers', 'bedrockConverseWire',
+    'bedrockEventFrame', 'mistralHandlers', 'mistralChatWire', 'mistralScenarios'],
+  './google': ['fromGoogle', 'streamGoogle'],
+  './bedrock': ['fromBedrock', 'streamBedrock'],
+  './mistral': ['fromMistral', 'streamMistral'],
+  './ai-sdk': ['fromAISDK'],
+  './langchain': ['fromLangChain'],
 };
 
 function run(command, args, options = {}) {

@@ -40,6 +40,9 @@ const CHAT_FINISH_REASONS: Record<string, FinishReason> = {
   tool_calls: 'tool-calls',
   function_call: 'tool-calls',
   content_filter: 'content-filter',
+  // Mistral's, on its OpenAI-compatible endpoint.
+  model_length: 'length',
+  error: 'error',
 };
 
 const INCOMPLETE_REASONS: Record<string, FinishReason> = {

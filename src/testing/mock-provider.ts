@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MockRecorder } from './recorder.js';
-import { answerRequest, apiForPath, jsonError, parseBody } from './router.js';
+import { answerRequest, apiForPath, jsonError, MISTRAL_PATH_PREFIX, parseBody } from './router.js';
 import type { MockRequest, MockScriptInput, WireResponse } from './script.js';
 import { createRandom } from './wire-stream.js';
 
@@ -29,6 +29,17 @@ export interface MockProvider extends MockRecorder {
   readonly openaiBaseURL: string;
   /** Pass as `baseURL` to the `@anthropic-ai/sdk` client. */
   readonly anthropicBaseURL: string;
+  /** Pass as `httpOptions.baseUrl` to `@google/genai` (Gemini API or `vertexai: true`; any `apiVersion`). */
+  readonly googleBaseURL: string;
+  /** Pass as `serverURL` to the `@mistralai/mistralai` client (`<url>/mistral`: Mistral's paths are OpenAI's). */
+  readonly mistralServerURL: string;
+  /** Pass as `baseURL` to the `openai` client to read the Mistral wire through the OpenAI-compatible path. */
+  readonly mistralBaseURL: string;
+  /**
+   * Pass as `endpoint` to `BedrockRuntimeClient`, with `requestHandler: new NodeHttpHandler()` from
+   * `@smithy/node-http-handler` (the client's default handler speaks HTTP/2 only; this server is HTTP/1.1).
+   */
+  readonly bedrockEndpoint: string;
   /** Replaces the script for the requests that follow. */
   setScript(script: MockScriptInput): void;
   /** Stops listening and drops every open connection. */
@@ -62,6 +73,10 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     url,
     openaiBaseURL: `${url}/v1`,
     anthropicBaseURL: url,
+    googleBaseURL: url,
+    mistralServerURL: `${url}${MISTRAL_PATH_PREFIX}`,
+    mistralBaseURL: `${url}${MISTRAL_PATH_PREFIX}/v1`,
+    bedrockEndpoint: url,
     setScript(next: MockScriptInput) {
       script = next;
     },
@@ -100,7 +115,7 @@ async function handle(
   for (const frame of wire.frames) {
     if (frame.delayMs > 0) await sleep(frame.delayMs, res);
     if (res.destroyed) return;
-    writePieces(res, frame.text, random);
+    writePieces(res, frame.bytes ?? frame.text, random);
   }
   if (wire.end === 'reset') {
     recording.finish('reset');
@@ -110,8 +125,8 @@ async function handle(
   }
 }
 
-function writePieces(res: ServerResponse, text: string, random: (() => number) | undefined): void {
-  const bytes = Buffer.from(text);
+function writePieces(res: ServerResponse, text: string | Uint8Array, random: (() => number) | undefined): void {
+  const bytes = typeof text === 'string' ? Buffer.from(text) : text;
   if (random === undefined) {
     res.write(bytes);
     return;

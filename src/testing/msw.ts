@@ -9,7 +9,7 @@ import { wireToResponse } from './wire-stream.js';
 export interface MockHandlerOptions {
   /**
    * The API base URL the handlers intercept.
-   * @defaultValue `'https://api.openai.com/v1'` / `'https://api.anthropic.com/v1'`
+   * @defaultValue `'https://api.openai.com/v1'` / `'https://api.anthropic.com/v1'` / `'https://api.mistral.ai'`
    */
   baseURL?: string | undefined;
   /** Cut the streamed bytes into random pieces with this seed (see `wireToStream`). */
@@ -54,9 +54,88 @@ export function anthropicHandlers(script: MockScriptInput = {}, options: MockHan
   return [http.post(`${base}/messages`, ({ request }) => respond(request, script, options))];
 }
 
-async function respond(request: Request, script: MockScriptInput, options: MockHandlerOptions): Promise<Response> {
+/**
+ * msw handlers that answer Mistral's streamed chat completions (`@mistralai/mistralai`
+ * `chat.stream()`, or the `openai` SDK pointed at Mistral) with Mistral's wire format, driven by a
+ * script. `baseURL` is the server URL without `/v1`. msw is loaded on the first call, as for
+ * {@link openaiHandlers}.
+ *
+ * @example
+ * ```ts
+ * const server = setupServer(...mistralHandlers({ tokens: ['Bon', 'jour'] }));
+ * ```
+ */
+export function mistralHandlers(script: MockScriptInput = {}, options: MockHandlerOptions = {}): HttpHandler[] {
+  const http = loadMswHttp('mistralHandlers');
+  const base = trimSlash(options.baseURL ?? 'https://api.mistral.ai');
+  return [http.post(`${base}/v1/chat/completions`, ({ request }) => respond(request, script, options, 'mistral-chat'))];
+}
+
+/** Gemini API and every Vertex AI host (global, regional, multi-regional `rep`). */
+const GOOGLE_HOSTS = /^https:\/\/(?:generativelanguage|aiplatform|[a-z0-9-]+-aiplatform|aiplatform\.[a-z0-9-]+\.rep)\.googleapis\.com\//;
+
+/**
+ * msw handlers that answer `@google/genai` `models.generateContentStream` with Gemini's wire
+ * format, driven by a script: the Gemini API and Vertex AI (`vertexai: true`), under any API
+ * version (`/v1/…`, `/v1beta/…`, `/v1beta1/…`). By default they intercept
+ * `generativelanguage.googleapis.com` and every `aiplatform` host; `baseURL` narrows them to one
+ * (the SDK's `httpOptions.baseUrl`). msw is loaded on the first call, as for {@link openaiHandlers}.
+ *
+ * @example
+ * ```ts
+ * const server = setupServer(...googleHandlers({ reasoning: ['Hm.'], tokens: ['Hi'] }));
+ * ```
+ */
+export function googleHandlers(script: MockScriptInput = {}, options: MockHandlerOptions = {}): HttpHandler[] {
+  const http = loadMswHttp('googleHandlers');
+  const base = options.baseURL === undefined ? undefined : `${trimSlash(options.baseURL)}/`;
+  const matches = (url: string) => (base === undefined ? GOOGLE_HOSTS.test(url) : url.startsWith(base));
+  // The method sits after a colon in the path (`models/gemini-2.5-flash:streamGenerateContent`),
+  // which msw's path patterns would read as a parameter: match the whole URL instead.
+  const pattern = /:(stream)?[gG]enerateContent(\?|$)/;
+  return [
+    http.post(pattern, ({ request }) =>
+      matches(request.url) ? respond(request, script, options, 'google-generate-content') : undefined,
+    ),
+  ];
+}
+
+/** Bedrock runtime endpoints of every region and partition (FIPS included). */
+const BEDROCK_HOSTS = /^https:\/\/bedrock-runtime(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?\//;
+
+/**
+ * msw handlers that answer `@aws-sdk/client-bedrock-runtime` `ConverseStreamCommand` with Bedrock's
+ * binary event stream (see `bedrockConverseWire`), driven by a script. By default they intercept
+ * the `bedrock-runtime` endpoint of every region; `baseURL` narrows them to one (the client's
+ * `endpoint`). msw intercepts HTTP/1.1 only: give the client `requestHandler: new NodeHttpHandler()`
+ * (`@smithy/node-http-handler`), since its default handler speaks HTTP/2. msw is loaded on the
+ * first call, as for {@link openaiHandlers}.
+ *
+ * @example
+ * ```ts
+ * const server = setupServer(...bedrockHandlers({ tokens: ['Hel', 'lo'] }));
+ * const bedrock = new BedrockRuntimeClient({ region: 'us-east-1', requestHandler: new NodeHttpHandler() });
+ * ```
+ */
+export function bedrockHandlers(script: MockScriptInput = {}, options: MockHandlerOptions = {}): HttpHandler[] {
+  const http = loadMswHttp('bedrockHandlers');
+  const base = options.baseURL === undefined ? undefined : `${trimSlash(options.baseURL)}/`;
+  const matches = (url: string) => (base === undefined ? BEDROCK_HOSTS.test(url) : url.startsWith(base));
+  return [
+    http.post(/\/model\/[^/]+\/converse-stream$/, ({ request }) =>
+      matches(request.url) ? respond(request, script, options, 'bedrock-converse-stream') : undefined,
+    ),
+  ];
+}
+
+async function respond(
+  request: Request,
+  script: MockScriptInput,
+  options: MockHandlerOptions,
+  known?: MockRequest['api'],
+): Promise<Response> {
   const path = new URL(request.url).pathname;
-  const api = apiForPath(path);
+  const api = known ?? apiForPath(path);
   const body = parseBody(await request.text());
   if (api === undefined || body === undefined) {
     return wireToResponse(jsonError(400, api, 'Expected a JSON object body on a known endpoint'));

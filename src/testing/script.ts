@@ -1,6 +1,8 @@
 import type { Usage } from '../types.js';
 import type { AnthropicMockMessage } from './anthropic-wire.js';
+import type { GoogleMockAnswer } from './google-wire.js';
 import type { OpenAIScenarioName } from './openai-scenarios.js';
+import type { MistralScenarioName } from './mistral-scenarios.js';
 
 /** A tool call the mock provider makes, with its JSON arguments split into streamed fragments. */
 export interface MockToolCall {
@@ -107,12 +109,27 @@ export interface MockScript {
    * @defaultValue built from the script's fields
    */
   openaiScenario?: OpenAIScenarioName | undefined;
+  /**
+   * Mistral only: answer with a named scenario of the emulator (see `mistralScenarios`: whole tool
+   * calls, `model_length`, magistral thinking parts…) instead of the script's content fields; pacing
+   * and faults still apply. Other emulators ignore it.
+   * @defaultValue built from the script's fields
+   */
+  mistralScenario?: MistralScenarioName | undefined;
+  /**
+   * Google only: the answer as Gemini `GenerateContentResponse` objects in the API's own shapes
+   * (grounding, blocked prompts, code execution, calls without ids…), sent instead of `tokens`,
+   * `reasoning` and `toolCalls`; pacing and faults still apply. See `googleScenarios`. Other
+   * emulators ignore it.
+   * @defaultValue built from `tokens`, `reasoning` and `toolCalls`
+   */
+  google?: GoogleMockAnswer | undefined;
 }
 
 /** The request the mock provider received, as a script function sees it. */
 export interface MockRequest {
   /** Which wire format the request asked for. */
-  api: 'openai-chat' | 'openai-responses' | 'anthropic-messages';
+  api: 'openai-chat' | 'openai-responses' | 'anthropic-messages' | 'mistral-chat' | 'google-generate-content' | 'bedrock-converse-stream';
   /** The URL path, e.g. `/v1/chat/completions`. */
   path: string;
   /** Request headers, lower-cased names. */
@@ -128,6 +145,12 @@ export type MockScriptInput = MockScript | ((request: MockRequest) => MockScript
 export interface WireFrame {
   /** The complete frame text, ending with its blank line. */
   text: string;
+  /**
+   * The frame's bytes, for a binary wire (Bedrock's event stream): sent instead of `text`, which
+   * then only renders the frame readably.
+   * @defaultValue `text`, UTF-8 encoded
+   */
+  bytes?: Uint8Array | undefined;
   /** Pause before sending this frame, in ms. */
   delayMs: number;
 }

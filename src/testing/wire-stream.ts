@@ -54,7 +54,7 @@ export function wireToStream(wire: WireResponse, options: WireStreamOptions = {}
           }
           return;
         }
-        for (const piece of cut(encoder.encode(frame.text), random)) controller.enqueue(piece);
+        for (const piece of cut(frame.bytes ?? encoder.encode(frame.text), random)) controller.enqueue(piece);
       },
       cancel() {
         end('cancelled');
