@@ -131,6 +131,8 @@ interface Config {
   /** `0` for no heartbeat. */
   heartbeatMs: number;
   exposeErrors: boolean;
+  /** The stream's signal, for the encoder (an adapter's response stream sets it per request). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -158,12 +160,12 @@ class FrameIterator implements AsyncIterableIterator<string> {
   #since = 0;
 
   constructor(source: AsyncIterable<TokenChunk>, config: Config) {
-    const { protocol, exposeErrors } = config;
+    const { protocol, exposeErrors, signal } = config;
     // A protocol with no heartbeat frame (NDJSON) has no heartbeat timer either.
     this.#config = protocol.heartbeat === '' ? { ...config, heartbeatMs: 0 } : config;
     this.#heartbeat = { done: false, value: protocol.heartbeat };
     this.#source = source[Symbol.asyncIterator]();
-    this.#encoder = protocol.encoder({ exposeErrors });
+    this.#encoder = protocol.encoder({ exposeErrors, signal });
     this.#first = this.#encoder.open() || undefined;
   }
 

@@ -15,6 +15,12 @@ export type ProtocolName = 'tokenrelay' | 'ai-sdk' | 'ag-ui' | 'openai' | 'ndjso
 export interface EncoderContext {
   /** Put the raw message of provider and unknown errors in the error frame; stack traces never. */
   exposeErrors: boolean;
+  /**
+   * The stream's signal, the one its source factory receives: per-request settings registered
+   * for it (`readChatCompletionRequest(body, { signal })`) reach the encoder through it.
+   * @defaultValue none (`toSSE` used on its own)
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /**

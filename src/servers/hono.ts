@@ -26,8 +26,8 @@ export type StreamTokensOptions = Omit<ToResponseOptions, 'request'>;
  * chunk, so a provider error before it is answered with its own status and a JSON body.
  * Headers set earlier with `c.header()` are kept; the SSE headers win over them.
  *
- * @param source - A factory `(signal) => stream` (recommended: the signal reaches the provider
- *   SDK), or a stream.
+ * @param source - A factory `(signal) => stream` or `async (signal) => stream` (recommended: the
+ *   signal reaches the provider SDK), or a stream.
  * @example
  * ```ts
  * app.post('/chat', async (c) => {

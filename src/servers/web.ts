@@ -1,5 +1,6 @@
+import { StreamAbortedError } from '../errors.js';
 import { streamHeaders } from '../protocols/protocol.js';
-import { assertSignal, describeValue } from '../validate.js';
+import { assertNumber, assertSignal, describeValue } from '../validate.js';
 import { planResponse, RESPONSE_KEYS } from './internal/options.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './internal/registry.js';
 import {
@@ -19,8 +20,10 @@ export interface ToResponseOptions extends StreamResponseOptions {
   /**
    * The incoming request. When its `signal` aborts (the client went away), the source is
    * aborted, so the provider request stops. Cancelling the response body does the same, which
-   * covers runtimes whose `request.signal` does not follow the connection.
-   * @defaultValue none (only a cancelled body stops the source)
+   * covers runtimes whose `request.signal` does not follow the connection. On Cloudflare
+   * Workers `request.signal` follows the client only with the `enable_request_signal`
+   * compatibility flag; without it nothing tells the Worker, and a warning is logged once.
+   * @defaultValue none (only a cancelled body, or `writeTimeoutMs`, stops the source)
    * @example
    * ```ts
    * export async function POST(request: Request) {
@@ -39,6 +42,18 @@ export interface ToResponseOptions extends StreamResponseOptions {
    * ```
    */
   status?: number | undefined;
+  /**
+   * How long the body may go unread while frames wait for it (the runtime stopped pulling: the
+   * client's connection is full) before the client is considered gone: the body is errored, so
+   * the runtime drops the connection, and the provider request is aborted (`monitor.onFinish`
+   * reports `'aborted'`, its `error` a `StreamAbortedError`). `Infinity` waits forever.
+   * @defaultValue `30_000`
+   * @example
+   * ```ts
+   * toResponse(factory, { request, writeTimeoutMs: 10_000 });
+   * ```
+   */
+  writeTimeoutMs?: number | undefined;
 }
 
 /**
@@ -54,8 +69,8 @@ export interface ToResponseOptions extends StreamResponseOptions {
  * The headers are the SSE headers without `Connection` (fetch runtimes manage connections,
  * and HTTP/2 forbids it), plus `headers`.
  *
- * @param source - A factory `(signal) => stream` (recommended: the signal reaches the provider
- *   SDK), or a stream.
+ * @param source - A factory `(signal) => stream` or `async (signal) => stream` (recommended: the
+ *   signal reaches the provider SDK), or a stream.
  * @example
  * ```ts
  * export async function POST(request: Request) {
@@ -68,9 +83,10 @@ export interface ToResponseOptions extends StreamResponseOptions {
  * ```
  */
 export async function toResponse(source: TokenSourceInput, options: ToResponseOptions = {}): Promise<Response> {
-  const { status = 200, headers } = checkOptions(options);
+  const { status = 200, headers, writeTimeoutMs = 30_000 } = checkOptions(options);
   const stream = openResponseStream(source, planResponse(options, WEB_KEYS), contextOf(options.request));
-  const body = new SSEBody(stream, options.request?.signal);
+  warnOnceWithoutDisconnect();
+  const body = new SSEBody(stream, options.request?.signal, writeTimeoutMs);
   const early = await stream.begin();
   if (early !== undefined) {
     body.release();
@@ -83,6 +99,27 @@ const encoder = new TextEncoder();
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 const MAX_COMBINED_FRAMES = 64;
 const MAX_COMBINED_CHARS = 16 * 1024;
+/** Beyond the largest setTimeout delay, runtimes fire after 1 ms instead: such a limit means none. */
+const MAX_DELAY = 2_147_483_647;
+
+let runtimeChecked = false;
+
+/**
+ * Cloudflare Workers (workerd) tell a Worker that its client left only through `request.signal`,
+ * and only with the `enable_request_signal` compatibility flag (no compatibility date turns it
+ * on): without it the body is never cancelled either, so the provider runs to its end. Said once
+ * per isolate, at the first response.
+ */
+function warnOnceWithoutDisconnect(): void {
+  if (runtimeChecked) return;
+  runtimeChecked = true;
+  const flags = (globalThis as { Cloudflare?: { compatibilityFlags?: Record<string, boolean> } }).Cloudflare?.compatibilityFlags;
+  if (flags === undefined || flags['enable_request_signal'] === true) return;
+  console.warn(
+    'tokenrelay: this Worker cannot notice a client that disconnects, so the provider request runs to its end. ' +
+      'Add the `enable_request_signal` compatibility flag (no compatibility date enables it) and pass `{ request }` to toResponse.',
+  );
+}
 
 /**
  * The response body, and the one owner of the stream's end: body cancelled, request aborted,
@@ -96,10 +133,16 @@ class SSEBody implements LiveStream {
   #open = true;
   #notice: string | undefined;
   #stopped: Promise<void> | undefined;
+  readonly #writeTimeoutMs: number;
+  // When the body last got a chunk that nobody has pulled since; `undefined` while a pull runs.
+  #unreadSince: number | undefined;
+  // One timer per stream, armed at most once per `writeTimeoutMs`, never per chunk.
+  #writeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(stream: ResponseStream, signal: AbortSignal | undefined) {
+  constructor(stream: ResponseStream, signal: AbortSignal | undefined, writeTimeoutMs: number) {
     this.#stream = stream;
     this.#signal = signal;
+    this.#writeTimeoutMs = writeTimeoutMs;
     this.#untrack = trackStream(this);
     if (signal === undefined) return;
     if (signal.aborted) void this.#stop(signal.reason);
@@ -113,6 +156,7 @@ class SSEBody implements LiveStream {
           this.#body = controller;
           if (this.#notice !== undefined) this.#end(this.#notice);
           else if (this.#stopped !== undefined) this.#end(undefined);
+          else this.#unread();
         },
         pull: (controller) => this.#pull(controller),
         cancel: (reason) => {
@@ -148,6 +192,7 @@ class SSEBody implements LiveStream {
    * the provider is never waited for once there is text to send, so nothing read is held back.
    */
   async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    this.#unreadSince = undefined;
     const stream = this.#stream;
     let text = stream.takeFrame();
     if (text === undefined) {
@@ -161,8 +206,34 @@ class SSEBody implements LiveStream {
       if (frame === undefined) break;
       text += frame;
     }
-    if (this.#open) controller.enqueue(encoder.encode(text));
+    if (!this.#open) return;
+    controller.enqueue(encoder.encode(text));
+    this.#unread();
   }
+
+  /** A chunk waits for the runtime to pull the next one: from now on the write timeout counts. */
+  #unread(): void {
+    this.#unreadSince = performance.now();
+    if (this.#writeTimer === undefined && this.#writeTimeoutMs <= MAX_DELAY) {
+      this.#writeTimer = setTimeout(this.#onWriteTimer, this.#writeTimeoutMs);
+    }
+  }
+
+  readonly #onWriteTimer = (): void => {
+    this.#writeTimer = undefined;
+    const since = this.#unreadSince;
+    if (!this.#open || since === undefined) return;
+    const left = since + this.#writeTimeoutMs - performance.now();
+    if (left > 0) {
+      this.#writeTimer = setTimeout(this.#onWriteTimer, left);
+      return;
+    }
+    const reason = new StreamAbortedError(`The client read nothing for ${this.#writeTimeoutMs} ms`);
+    // Errored, not closed: the runtime drops the connection instead of waiting to flush to it.
+    this.#open = false;
+    this.#body?.error(reason);
+    void this.#stop(reason);
+  };
 
   /** The stream ended by itself (done or error frame sent): no abort, just release. */
   #finish(): void {
@@ -197,6 +268,8 @@ class SSEBody implements LiveStream {
   }
 
   #cleanup(): void {
+    clearTimeout(this.#writeTimer);
+    this.#writeTimer = undefined;
     this.#untrack();
     this.#signal?.removeEventListener('abort', this.#onAbort);
   }
@@ -228,7 +301,8 @@ function checkOptions(options: ToResponseOptions): ToResponseOptions {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
   }
-  const { request, status, headers } = options;
+  const { request, status, headers, writeTimeoutMs } = options;
+  if (writeTimeoutMs !== undefined) assertNumber('writeTimeoutMs', writeTimeoutMs, { min: 1, allowInfinity: true });
   if (request !== undefined) {
     if (request === null || typeof request !== 'object') {
       throw new TypeError(`Expected \`request\` to be a Request, got ${describeValue(request)}`);

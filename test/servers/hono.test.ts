@@ -1,13 +1,13 @@
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { StreamMetrics } from 'tokenrelay';
+import type { StreamMetrics, TokenChunk } from 'tokenrelay';
 import { closeAllStreams, streamTokens, type StreamTokensOptions } from 'tokenrelay/hono';
 import { streamOpenAI } from 'tokenrelay/openai';
 import { startMockProvider, type MockProvider } from 'tokenrelay/testing';
@@ -112,6 +112,60 @@ describe('streamTokens in process (app.request)', () => {
     await expect(streamTokens({} as never, () => (async function* () {})())).rejects.toThrow(
       /Expected `c` to be a Hono Context, got an object/,
     );
+  });
+});
+
+describe('streamTokens with an async factory and writeTimeoutMs', () => {
+  it('streams what an async factory resolves with', async () => {
+    const app = new Hono();
+    app.get('/chat', (c) =>
+      streamTokens(c, async (signal) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return streamOpenAI(openai, params, { signal });
+      }),
+    );
+    provider.setScript({ tokens: ['Hel', 'lo'] });
+    const response = await app.request('/chat');
+    expect(response.status).toBe(200);
+    expect(await response.text()).toMatch(/"token":"Hel"[\s\S]*"token":"lo"[\s\S]*event: done/);
+  });
+
+  it('a raw TCP client that sends the request and never reads: write-timeout on @hono/node-server', async () => {
+    const sourceFinally = deferred<void>();
+    const metrics = deferred<StreamMetrics>();
+    const big = 'x'.repeat(64 * 1024);
+    let produced = 0;
+    const app = new Hono();
+    app.get('/chat', (c) =>
+      streamTokens(
+        c,
+        async function* (): AsyncGenerator<TokenChunk> {
+          try {
+            for (let index = 0; index < 1000; index++) {
+              produced++;
+              yield { token: big, index, timestamp: 0, type: 'text' };
+            }
+          } finally {
+            sourceFinally.resolve();
+          }
+        },
+        { writeTimeoutMs: 300, heartbeatMs: false, monitor: { onFinish: metrics.resolve } },
+      ),
+    );
+    const port = await listen(app);
+    const socket = connect(port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      socket.write(`GET /chat HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      socket.pause();
+      const report = await metrics.promise;
+      expect(report.outcome).toBe('aborted');
+      expect(String(report.error)).toMatch(/The client read nothing for 300 ms/);
+      await sourceFinally.promise;
+      expect(produced).toBeLessThan(1000);
+    } finally {
+      socket.destroy();
+    }
   });
 });
 

@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect as http2Connect, createServer as createHttp2Server } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import express from 'express';
 import { serve, type ServerType } from '@hono/node-server';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import OpenAI from 'openai';
@@ -9,6 +11,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { ProviderError, type StreamMetrics, type TokenChunk } from 'tokenrelay';
 import { streamOpenAI } from 'tokenrelay/openai';
 import { startMockProvider, type MockProvider } from 'tokenrelay/testing';
+import { sse } from 'tokenrelay/express';
+import { sendSSE } from 'tokenrelay/node';
 import { closeAllStreams, toResponse, type ToResponseOptions } from 'tokenrelay/web';
 import { liveStreamCount } from '../../src/servers/internal/registry.js';
 
@@ -328,6 +332,173 @@ describe('toResponse in process', () => {
     await expect(toResponse(source(['a']), { request: {} as never })).rejects.toThrow(/`request.signal` to be an AbortSignal/);
     await expect(toResponse(source(['a']), { headers: { a: 1 } as never })).rejects.toThrow(/header `a` to be a string, got 1/);
     await expect(toResponse(source(['a']), null as never)).rejects.toThrow(/`options` to be an object, got null/);
+  });
+});
+
+describe('an async factory (a promise of the stream)', () => {
+  it('is streamed by toResponse, its rejection answered like a throwing factory', async () => {
+    const response = await toResponse(async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return source(['Hel', 'lo']);
+    });
+    expect(response.status).toBe(200);
+    expect((await readAll(response)).map((e) => e.event)).toEqual(['token', 'token', 'done']);
+
+    const metrics = deferred<StreamMetrics>();
+    const failed = await toResponse(() => Promise.reject(new ProviderError('boom', { status: 429 })), {
+      monitor: { onFinish: metrics.resolve },
+    });
+    expect(failed.status).toBe(429);
+    expect((await metrics.promise).outcome).toBe('error');
+  });
+
+  it('gets the signal, and its stream is closed when the client left while the promise was pending', async () => {
+    const opened = deferred<void>();
+    const ready = deferred<AsyncGenerator<TokenChunk>>();
+    const request = trackedRequest();
+    let sourceSignal: AbortSignal | undefined;
+    const pending = toResponse(
+      (signal) => {
+        sourceSignal = signal;
+        opened.resolve();
+        return ready.promise;
+      },
+      { request: request.request, statusWindowMs: 60_000 },
+    );
+    await opened.promise;
+    request.abort();
+    expect(sourceSignal?.aborted).toBe(true);
+    const next = vi.fn(async (): Promise<IteratorResult<TokenChunk>> => ({ done: true, value: undefined }));
+    const returned = vi.fn(async (): Promise<IteratorResult<TokenChunk>> => ({ done: true, value: undefined }));
+    ready.resolve({ [Symbol.asyncIterator]: () => ({ next, return: returned }) } as unknown as AsyncGenerator<TokenChunk>);
+    expect(await readAll(await pending)).toEqual([]);
+    // The stream came after the client left: it is closed, never read.
+    await vi.waitFor(() => expect(returned).toHaveBeenCalledTimes(1));
+    expect(next).not.toHaveBeenCalled();
+  });
+
+  it('is streamed by sendSSE (tokenrelay/node) and sse() (tokenrelay/express)', async () => {
+    const factory = async (): Promise<AsyncIterable<TokenChunk>> => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return source(['a', 'b']);
+    };
+    const nodeServer = createHttpServer((req, res) => void sendSSE(req, res, factory));
+    const app = express();
+    app.get('/chat', sse((_req, signal) => factory().then((stream) => (signal.aborted ? source([]) : stream))));
+    const expressServer = createHttpServer(app);
+    try {
+      for (const server of [nodeServer, expressServer]) {
+        server.listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        const client = openSSE((server.address() as AddressInfo).port, 'GET');
+        await client.closed;
+        expect(client.status).toBe(200);
+        expect(client.events.map((e) => e.event)).toEqual(['token', 'token', 'done']);
+      }
+    } finally {
+      for (const server of [nodeServer, expressServer]) {
+        server.closeAllConnections();
+        server.close();
+      }
+    }
+  });
+});
+
+describe('writeTimeoutMs: a client that stops reading', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('errors the body and aborts the source once nothing was pulled for writeTimeoutMs', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const sourceFinally = deferred<void>();
+    let sourceSignal: AbortSignal | undefined;
+    const metrics = deferred<StreamMetrics>();
+    const response = await toResponse(
+      (signal) => {
+        sourceSignal = signal;
+        return (async function* (): AsyncGenerator<TokenChunk> {
+          try {
+            for (let index = 0; index < 100_000; index++) yield { token: `t${index}`, index, timestamp: 0, type: 'text' };
+          } finally {
+            sourceFinally.resolve();
+          }
+        })();
+      },
+      { writeTimeoutMs: 1000, backpressure: { highWaterMark: 4 }, heartbeatMs: false, monitor: { onFinish: metrics.resolve } },
+    );
+    const client = readerOf(response);
+    await client.readOnce();
+    await client.readOnce();
+    // The runtime stops pulling (its socket is full): frames wait, nothing is read.
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sourceSignal?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sourceSignal?.aborted).toBe(true);
+    const report = await metrics.promise;
+    expect(report.outcome).toBe('aborted');
+    expect(String(report.error)).toMatch(/The client read nothing for 1000 ms/);
+    await sourceFinally.promise;
+    await expect(client.readOnce()).rejects.toThrow(/read nothing for 1000 ms/);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('never fires while the body is being pulled, however slow the provider, nor after the end', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    async function* slow(): AsyncGenerator<TokenChunk> {
+      for (let index = 0; index < 3; index++) {
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        yield { token: `t${index}`, index, timestamp: 0, type: 'text' };
+      }
+    }
+    const metrics = deferred<StreamMetrics>();
+    const all = toResponse(slow(), { writeTimeoutMs: 1000, heartbeatMs: false, monitor: { onFinish: metrics.resolve } }).then(readAll);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect((await all).map((e) => e.event)).toEqual(['token', 'token', 'token', 'done']);
+    expect((await metrics.promise).outcome).toBe('completed');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a raw TCP client that sends the request and never reads: write-timeout on @hono/node-server', async () => {
+    const sourceFinally = deferred<void>();
+    const metrics = deferred<StreamMetrics>();
+    let produced = 0;
+    const big = 'x'.repeat(64 * 1024);
+    const port = await listen(async (request) =>
+      toResponse(
+        async function* (): AsyncGenerator<TokenChunk> {
+          try {
+            // Bounded: ~64 MB, far beyond the loopback socket buffers.
+            for (let index = 0; index < 1000; index++) {
+              produced++;
+              yield { token: big, index, timestamp: 0, type: 'text' };
+            }
+          } finally {
+            sourceFinally.resolve();
+          }
+        },
+        { request, writeTimeoutMs: 300, heartbeatMs: false, monitor: { onFinish: metrics.resolve } },
+      ),
+    );
+    const socket = connect(port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      socket.write(`GET /chat HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`);
+      socket.pause();
+      const report = await metrics.promise;
+      expect(report.outcome).toBe('aborted');
+      expect(String(report.error)).toMatch(/The client read nothing for 300 ms/);
+      await sourceFinally.promise;
+      expect(produced).toBeLessThan(1000);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('rejects a writeTimeoutMs that is not a number >= 1', async () => {
+    await expect(toResponse(source(['a']), { writeTimeoutMs: 0 })).rejects.toThrow(
+      new TypeError('Expected `writeTimeoutMs` to be a number >= 1, got 0'),
+    );
   });
 });
 

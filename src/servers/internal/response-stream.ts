@@ -13,8 +13,14 @@ import type { Protocol, ProtocolName } from '../../protocols/protocol.js';
 import type { ResponsePlan, StreamPlan } from './options.js';
 import { toHttpError, type HttpErrorResponse } from './http-error.js';
 
-/** A stream to send, or (the recommended form) a factory that receives the request's signal. */
-export type TokenSourceInput = AsyncIterable<TokenChunk> | TokenSourceFactory;
+/**
+ * A stream to send, or (the recommended form) a factory that receives the request's signal and
+ * returns the stream or a promise of it; a rejected promise fails the stream like a throw.
+ */
+export type TokenSourceInput =
+  | AsyncIterable<TokenChunk>
+  | TokenSourceFactory
+  | ((signal: AbortSignal) => PromiseLike<AsyncIterable<TokenChunk>>);
 
 /** The pipeline options every adapter takes, whatever it encodes the chunks into. */
 export interface ChunkStreamOptions {
@@ -150,7 +156,7 @@ export interface ChunkStream {
 export function openResponseStream(input: TokenSourceInput, plan: ResponsePlan, context: StreamContext = {}): ResponseStream {
   const { controller, chunks: iterator, metrics } = openChunkStream(input, plan, context);
   const chunks = new Peekable(iterator);
-  const frames = sseWith(plan.sse)(chunks)[Symbol.asyncIterator]();
+  const frames = sseWith({ ...plan.sse, signal: controller.signal })(chunks)[Symbol.asyncIterator]();
 
   return {
     controller,
@@ -289,6 +295,7 @@ class LazySource implements AsyncIterableIterator<TokenChunk> {
   #input: TokenSourceInput | undefined;
   readonly #signal: AbortSignal;
   #iterator: AsyncIterator<TokenChunk> | undefined;
+  #returned = false;
 
   constructor(input: TokenSourceInput, signal: AbortSignal) {
     this.#input = input;
@@ -302,7 +309,9 @@ class LazySource implements AsyncIterableIterator<TokenChunk> {
       if (input === undefined) return Promise.resolve(DONE);
       this.#input = undefined;
       try {
-        iterator = iteratorOf(typeof input === 'function' ? input(this.#signal) : input);
+        const source = typeof input === 'function' ? input(this.#signal) : input;
+        if (isThenable(source)) return this.#openLater(source);
+        iterator = iteratorOf(source);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -311,8 +320,20 @@ class LazySource implements AsyncIterableIterator<TokenChunk> {
     return iterator.next();
   }
 
+  /** An async factory: its promise is awaited on the first read; returned meanwhile, the source is closed once it comes. */
+  async #openLater(pending: PromiseLike<AsyncIterable<TokenChunk>>): Promise<IteratorResult<TokenChunk>> {
+    const iterator = iteratorOf(await pending);
+    if (this.#returned) {
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+      return DONE;
+    }
+    this.#iterator = iterator;
+    return iterator.next();
+  }
+
   return(): Promise<IteratorResult<TokenChunk>> {
     this.#input = undefined;
+    this.#returned = true;
     const iterator = this.#iterator;
     if (iterator?.return === undefined) return Promise.resolve(DONE);
     return iterator.return();
@@ -354,6 +375,10 @@ function settleWithin<T>(
       },
     );
   });
+}
+
+function isThenable(value: unknown): value is PromiseLike<AsyncIterable<TokenChunk>> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<TokenChunk> {
