@@ -10,6 +10,7 @@ export type TokenRelayErrorCode =
   | 'producer-lost'
   | 'invalid-cursor'
   | 'invalid-json'
+  | 'invalid-request'
   | 'limit'
   | 'store-unavailable';
 
@@ -204,6 +205,26 @@ export class InvalidCursorError extends TokenRelayError {
   ) {
     super(message, options);
   }
+}
+
+/**
+ * A request body is not what the route reads (e.g. not an AG-UI `RunAgentInput` for
+ * `readRunAgentInput`). Answered with 400 before a stream starts; `status` is `400` so
+ * framework error handlers (Express, Koa) answer it alike. The message says which field is wrong.
+ */
+export class InvalidRequestError extends TokenRelayError {
+  readonly code = 'invalid-request';
+  override name = 'InvalidRequestError';
+  readonly status = 400;
+
+  constructor(message = 'The request body is not valid', options: { cause?: unknown } = {}) {
+    super(message, options);
+  }
+}
+
+/** True for an {@link InvalidRequestError}, also from another copy of the package. */
+export function isInvalidRequestError(error: unknown): error is InvalidRequestError {
+  return hasName(error, 'InvalidRequestError');
 }
 
 /** Which limit a {@link StreamLimitError} hit. */

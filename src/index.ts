@@ -22,7 +22,7 @@ export { tap } from './operators/tap.js';
 export { map } from './operators/map.js';
 export { collectText } from './collect-text.js';
 export { createRelay } from './relay/relay.js';
-export type { Relay, RelayOptions, RelayStartOptions, RelaySubscribeOptions, RelayCancelOptions, RelayStream } from './relay/relay.js';
+export type { Relay, RelayOptions, RelayStartOptions, RelaySubscribeOptions, RelayCancelOptions, RelayActiveOptions, RelayStream } from './relay/relay.js';
 export type { ProducerOutcome, ProducerResult } from './relay/producer.js';
 export type { RelayAuthorize, RelayStreamInfo, CursorInput } from './relay/subscription.js';
 export { memoryStore } from './relay/memory-store.js';
@@ -32,6 +32,16 @@ export type { LimitStreamsOptions, StreamLimiter, StreamSlot } from './relay/lim
 export { parseCursor, resumeCursor } from './relay/cursor.js';
 export type { ResumeRequest } from './relay/cursor.js';
 export { STREAM_ID_PATTERN, isStreamId } from './relay/store.js';
-export type { RelayStore, SlotStore, CreateStreamOptions, ReadOptions, ReadResult, StreamState, StreamInfo, ProducerStatus, StoreEvent, StoredEnd, StoredError, SlotGrant } from './relay/store.js';
+export type { RelayStore, SlotStore, CreateStreamOptions, ReadOptions, ReadResult, StreamState, StreamInfo, ProducerStatus, StoreEvent, StoredEnd, StoredError, SlotGrant, SetActiveOptions } from './relay/store.js';
 export { composeMonitors } from './observability/compose.js';
 export type { StreamObserver } from './operators/monitored.js';
+export type { ProtocolName } from './protocols/protocol.js';
+export { readRunAgentInput } from './protocols/ag-ui-input.js';
+export type { RunAgentInput, ReadRunAgentInputOptions, AgUIMessage, AgUITool, AgUIToolCall, AgUIRole } from './protocols/ag-ui-input.js';
+export { readChatCompletionRequest } from './protocols/openai-request.js';
+export type {
+  ChatCompletionRequest,
+  ChatCompletionRequestMessage,
+  ChatCompletionRequestTool,
+  ReadChatCompletionRequestOptions,
+} from './protocols/openai-request.js';

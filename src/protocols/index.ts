@@ -1,4 +1,8 @@
 import { assertOneOf } from '../validate.js';
+import { agUIProtocol } from './ag-ui.js';
+import { aiSdkProtocol } from './ai-sdk.js';
+import { ndjsonFrom, ndjsonProtocol } from './ndjson.js';
+import { chatCompletionsProtocol } from './openai.js';
 import type { Protocol, ProtocolName } from './protocol.js';
 
 export type { EncoderContext, Protocol, ProtocolName, StreamEncoder } from './protocol.js';
@@ -10,10 +14,16 @@ export interface ProtocolOptions {
 }
 
 /** Every protocol but tokenrelay's own SSE (which `toSSE` builds from its options), by name. */
-const PROTOCOLS: Partial<Record<Exclude<ProtocolName, 'tokenrelay'>, (options: ProtocolOptions) => Protocol>> = {};
+const PROTOCOLS: Partial<Record<Exclude<ProtocolName, 'tokenrelay'>, (options: ProtocolOptions) => Protocol>> = {
+  'ai-sdk': (options) => aiSdkProtocol(options),
+  'ag-ui': (options) => agUIProtocol(options),
+  openai: (options) => chatCompletionsProtocol(options),
+  ndjson: () => ndjsonProtocol(),
+  'ag-ui-ndjson': () => ({ ...ndjsonFrom(agUIProtocol()), name: 'ag-ui-ndjson' }),
+};
 
 /** The protocol names an adapter's `protocol` option accepts. */
-export const PROTOCOL_NAMES: readonly ProtocolName[] = ['tokenrelay', 'ai-sdk', 'ag-ui', 'openai', 'ndjson'];
+export const PROTOCOL_NAMES: readonly ProtocolName[] = ['tokenrelay', 'ai-sdk', 'ag-ui', 'openai', 'ndjson', 'ag-ui-ndjson'];
 
 /**
  * The protocol of that name, or `undefined` for tokenrelay's own SSE. A name that is not a

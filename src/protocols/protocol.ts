@@ -7,9 +7,10 @@ import type { TokenChunk } from '../types.js';
  * - `'ai-sdk'`: the Vercel AI SDK UI message stream (`useChat` of `@ai-sdk/react`);
  * - `'ag-ui'`: AG-UI events over SSE (`@ag-ui/client`, CopilotKit, TanStack AI);
  * - `'openai'`: OpenAI Chat Completions chunks (the `openai` SDK and every OpenAI-compatible client);
- * - `'ndjson'`: tokenrelay's chunks as newline-delimited JSON over a plain HTTP stream.
+ * - `'ndjson'`: tokenrelay's chunks as newline-delimited JSON over a plain HTTP stream;
+ * - `'ag-ui-ndjson'`: AG-UI events as newline-delimited JSON (TanStack AI's `fetchHttpStream`).
  */
-export type ProtocolName = 'tokenrelay' | 'ai-sdk' | 'ag-ui' | 'openai' | 'ndjson';
+export type ProtocolName = 'tokenrelay' | 'ai-sdk' | 'ag-ui' | 'openai' | 'ndjson' | 'ag-ui-ndjson';
 
 /** What an encoder may know about the response it encodes. */
 export interface EncoderContext {

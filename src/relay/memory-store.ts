@@ -8,6 +8,7 @@ import {
   type ReadOptions,
   type ReadResult,
   type RelayStore,
+  type SetActiveOptions,
   type SlotGrant,
   type StoreEvent,
   type StoredEnd,
@@ -71,6 +72,8 @@ interface Entry {
   readonly presence: Map<string, number>;
   readonly waiters: Set<() => void>;
   readonly watchers: Set<(event: StoreEvent) => void>;
+  /** The key of `setActive` that points at this stream, if any. */
+  activeKey?: string | undefined;
 }
 
 // Heap cost estimates, measured on V8 (test/relay/memory-store.test.ts checks them against the heap).
@@ -101,6 +104,8 @@ class InMemoryStore implements MemoryStore {
   readonly #live = new Map<string, Entry>();
   readonly #finished = new Map<string, Entry>();
   readonly #slots = new Map<string, Map<string, number>>();
+  // Pointers of setActive: only to live streams (dropped when their stream ends or is dropped).
+  readonly #active = new Map<string, { id: string; expiresAt: number }>();
   #bytes = 0;
 
   constructor(maxStreams: number, maxBytes: number) {
@@ -160,6 +165,7 @@ class InMemoryStore implements MemoryStore {
     this.#bytes += bytes;
     entry.presence.clear();
     entry.watchers.clear();
+    this.#clearActive(entry);
     // Kept ttlMs from its end, whatever heartbeats promised: the finished map stays in expiry order.
     entry.expiresAt = performance.now() + entry.ttlMs;
     this.#live.delete(id);
@@ -255,6 +261,33 @@ class InMemoryStore implements MemoryStore {
   async close(): Promise<void> {
     for (const entry of [...this.#live.values(), ...this.#finished.values()]) this.#drop(entry);
     this.#slots.clear();
+    this.#active.clear();
+  }
+
+  async setActive(key: string, id: string, options: SetActiveOptions): Promise<void> {
+    const now = performance.now();
+    const current = this.#active.get(key);
+    if (options.refresh && (current === undefined || current.id !== id || current.expiresAt <= now)) return;
+    const entry = this.#get(id);
+    // Only a live stream is pointed at, so every pointer goes when its stream ends or is dropped.
+    if (entry === undefined || entry.end !== undefined) return;
+    if (current !== undefined && current.id !== id) {
+      const previous = this.#live.get(current.id);
+      if (previous?.activeKey === key) previous.activeKey = undefined;
+    }
+    entry.activeKey = key;
+    this.#active.set(key, { id, expiresAt: now + options.ttlMs });
+  }
+
+  async getActive(key: string): Promise<string | undefined> {
+    const pointer = this.#active.get(key);
+    if (pointer === undefined) return undefined;
+    const entry = this.#get(pointer.id);
+    if (entry === undefined || entry.end !== undefined || pointer.expiresAt <= performance.now()) {
+      if (this.#active.get(key) === pointer) this.#active.delete(key);
+      return undefined;
+    }
+    return stateOf(entry).alive ? pointer.id : undefined;
   }
 
   stats(): MemoryStoreStats {
@@ -317,10 +350,18 @@ class InMemoryStore implements MemoryStore {
     const map = entry.end === undefined ? this.#live : this.#finished;
     if (map.get(entry.id) !== entry) return;
     map.delete(entry.id);
+    this.#clearActive(entry);
     this.#bytes -= entry.bytes;
     entry.watchers.clear();
     entry.presence.clear();
     wake(entry);
+  }
+
+  #clearActive(entry: Entry): void {
+    const key = entry.activeKey;
+    if (key === undefined) return;
+    entry.activeKey = undefined;
+    if (this.#active.get(key)?.id === entry.id) this.#active.delete(key);
   }
 
   #slotsOf(key: string, now: number): Map<string, number> {

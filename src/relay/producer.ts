@@ -35,6 +35,8 @@ export interface ProducerConfig {
   graceMs: number;
   livenessMs: number;
   maxChunks: number;
+  /** Called after each heartbeat the store answered while the stream lives (refreshes its `key` pointer). */
+  onBeat?: (() => void) | undefined;
 }
 
 // After a heartbeat the store did not answer, the next one comes sooner: a short outage must not
@@ -239,6 +241,7 @@ export class Producer {
       this.#abort(new StreamNotFoundError('The stream expired while it was produced'), 'failed');
       return false;
     }
+    this.#config.onBeat?.();
     return this.#apply(status, version);
   }
 

@@ -160,6 +160,28 @@ return 1
 `;
 
 /**
+ * KEYS pointer m h (of the stream); ARGV id ttlMs refresh → 1 set, 0 not (a refresh of a pointer
+ * that names another stream, or a stream that is gone or ended).
+ */
+const SET_ACTIVE = `
+if ARGV[3] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local meta = redis.call('HMGET', KEYS[2], 'ttl', 'end')
+if not meta[1] or meta[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+/** KEYS pointer → the id it names, or nil. A script, so the key is prefixed like every other. */
+const GET_ACTIVE = `return redis.call('GET', KEYS[1])`;
+
+/** KEYS pointer; ARGV id → 1 cleared, 0 it names another stream (or none). */
+const CLEAR_ACTIVE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/**
  * A script run with `EVALSHA`, sent whole (`EVAL`, which also caches it) only when the server
  * does not know it yet (first use, restart, `SCRIPT FLUSH`).
  */
@@ -202,4 +224,7 @@ export const scripts = {
   acquireSlot: new Script(ACQUIRE_SLOT),
   refreshSlot: new Script(REFRESH_SLOT),
   wake: new Script(WAKE),
+  setActive: new Script(SET_ACTIVE),
+  getActive: new Script(GET_ACTIVE),
+  clearActive: new Script(CLEAR_ACTIVE),
 };

@@ -5,12 +5,14 @@ import { Follower, type BlockingConnection } from './redis-follower.js';
 import { scripts } from './redis-scripts.js';
 import { Announcements } from './redis-watch.js';
 import {
+  isStreamId,
   randomId,
   type CreateStreamOptions,
   type ProducerStatus,
   type ReadOptions,
   type ReadResult,
   type RelayStore,
+  type SetActiveOptions,
   type SlotGrant,
   type StoreEvent,
   type StoredEnd,
@@ -298,6 +300,23 @@ class RedisStreamsStore implements RedisStore {
     }
   }
 
+  async setActive(key: string, id: string, options: SetActiveOptions): Promise<void> {
+    const keys = this.#keys(id).all;
+    await this.#script('setActive', [this.#activeKey(key), keys[0], keys[2]], [id, ms(options.ttlMs), options.refresh ? 1 : 0]);
+  }
+
+  async getActive(key: string): Promise<string | undefined> {
+    const pointer = this.#activeKey(key);
+    const id = (await this.#script('getActive', [pointer], [])) as string | null;
+    if (id === null) return undefined;
+    const info = isStreamId(id) ? await this.info(id) : undefined;
+    if (info === undefined || info.end !== undefined) {
+      await this.#script('clearActive', [pointer], [id]);
+      return undefined;
+    }
+    return info.alive ? id : undefined;
+  }
+
   connections(): number {
     return this.#opened.size;
   }
@@ -346,6 +365,10 @@ class RedisStreamsStore implements RedisStore {
 
   #slotKey(key: string): string {
     return `${this.#prefix}slot:${key}`;
+  }
+
+  #activeKey(key: string): string {
+    return `${this.#prefix}active:${key}`;
   }
 
   #followerOf(key: string): Follower {

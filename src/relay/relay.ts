@@ -92,6 +92,27 @@ export interface RelayStartOptions {
    * ```
    */
   metadata?: Record<string, string> | undefined;
+  /**
+   * Records the stream as the active stream of this key (a chat id, say: letters, digits, `-`,
+   * `_`, `.`, `:`; 1–200 characters), replacing the one started before, so
+   * {@link Relay.active} and {@link Relay.resume} find it from any instance that shares the
+   * store, until it ends. Needs a store with `setActive` (`memoryStore`, `redisStore`).
+   * @defaultValue none
+   * @example
+   * ```ts
+   * await relay.start(factory, { key: chatId }); // GET /api/chat/:chatId/stream resumes it
+   * ```
+   */
+  key?: string | undefined;
+}
+
+/** Options of {@link Relay.active} and {@link Relay.resume}. */
+export interface RelayActiveOptions {
+  /**
+   * Passed to `authorize`, e.g. the signed-in user: a stream the caller may not read is no active stream.
+   * @defaultValue `undefined`
+   */
+  context?: unknown;
 }
 
 /** Options of {@link Relay.subscribe}. */
@@ -184,6 +205,33 @@ export interface Relay {
    */
   cancel(id: string, options?: RelayCancelOptions): Promise<boolean>;
   /**
+   * The id of the stream started with this `key` while it is live (started, not ended, its
+   * producer alive), on whichever instance it runs; `undefined` when there is none (or the caller
+   * may not read it, with `authorize`).
+   * @example
+   * ```ts
+   * app.delete('/api/chat/:chatId/stream', async (req, res) => {
+   *   const id = await relay.active(req.params.chatId);
+   *   res.status(id !== undefined && (await relay.cancel(id)) ? 204 : 404).end();
+   * });
+   * ```
+   */
+  active(key: string, options?: RelayActiveOptions): Promise<string | undefined>;
+  /**
+   * For a resume route (`useChat({ resume: true })` calls `GET {api}/{chatId}/stream`): a source
+   * factory that replays the active stream of `key` from its first chunk and follows it live, for
+   * any server adapter; or `undefined` when the key has no active stream: answer `204`.
+   * @example
+   * ```ts
+   * app.get('/api/chat/:chatId/stream', async (req, res) => {
+   *   const source = await relay.resume(req.params.chatId);
+   *   if (source === undefined) return void res.status(204).end();
+   *   await sendSSE(req, res, source, { protocol: 'ai-sdk' });
+   * });
+   * ```
+   */
+  resume(key: string, options?: RelayActiveOptions): Promise<TokenSourceFactory | undefined>;
+  /**
    * Cancels the producers this relay runs and waits until their ends are stored; closes the
    * store if the relay created it. Subscribers elsewhere get a `StreamAbortedError`.
    * @example
@@ -226,6 +274,8 @@ export function createRelay(options: RelayOptions = {}): Relay {
   const maxChunks = options.maxChunks ?? 100_000;
   const livenessMs = options.livenessMs ?? 10_000;
   const { authorize } = options;
+  // A key's pointer must outlive the heartbeats that refresh it.
+  const activeTtlMs = Math.max(ttlMs, livenessMs);
   const producers = new Map<string, Producer>();
   let closed = false;
 
@@ -251,12 +301,14 @@ export function createRelay(options: RelayOptions = {}): Relay {
     }
     assertFunction('factory', factory);
     const metadata = checkMetadata(startOptions?.metadata);
+    const key = checkKey(startOptions?.key, store);
     if (closed) throw new StreamAbortedError('The relay is closed');
     const id = idInput ?? randomId();
     if (!(await within(store.create(id, { ttlMs, metadata }), livenessMs, 'the new stream'))) {
       throw new TypeError('Expected `id` to name a new stream, got the id of an existing one');
     }
-    const producer = new Producer({ store, id, factory: factory as TokenSourceFactory, graceMs, livenessMs, maxChunks });
+    const onBeat = key === undefined ? undefined : activeRefresher(store, key, id, activeTtlMs);
+    const producer = new Producer({ store, id, factory: factory as TokenSourceFactory, graceMs, livenessMs, maxChunks, onBeat });
     const unwatch = store.watch(id, producer.onEvent);
     let status: ProducerStatus;
     try {
@@ -270,6 +322,14 @@ export function createRelay(options: RelayOptions = {}): Relay {
       }
       status = { subscribers: 0, cancelled: false };
     }
+    if (key !== undefined) {
+      try {
+        await within(store.setActive!(key, id, { ttlMs: activeTtlMs, refresh: false }), livenessMs, 'the active stream of the key');
+      } catch (error) {
+        unwatch();
+        throw error;
+      }
+    }
     producers.set(id, producer);
     producer.begin(unwatch, status);
     if (closed) producer.cancel('The relay was closed'); // close() ran while the stream was created
@@ -277,9 +337,27 @@ export function createRelay(options: RelayOptions = {}): Relay {
     return { id, done: producer.done };
   }
 
+  async function active(key: string, activeOptions: RelayActiveOptions = {}): Promise<string | undefined> {
+    if (typeof key !== 'string') throw new TypeError(`Expected \`key\` to be a string, got ${describeValue(key)}`);
+    if (typeof store.getActive !== 'function') {
+      throw new TypeError('Expected `store` to have getActive() (memoryStore and redisStore do), got a store without it');
+    }
+    if (!isStreamId(key)) return undefined;
+    const id = await within(store.getActive(key), livenessMs, 'the active stream of the key');
+    if (id === undefined || !(await mayAccess(id, activeOptions.context))) return undefined;
+    return id;
+  }
+
   return {
     store,
     start: start as Relay['start'],
+    active,
+    async resume(key, resumeOptions = {}) {
+      const id = await active(key, resumeOptions);
+      if (id === undefined) return undefined;
+      const { context } = resumeOptions;
+      return (signal) => openSubscription({ store, id, after: undefined, signal, context, authorize, livenessMs });
+    },
     subscribe(id, subscribeOptions = {}) {
       if (typeof id !== 'string') throw new TypeError(`Expected \`id\` to be a string, got ${describeValue(id)}`);
       const { after, signal } = subscribeOptions;
@@ -304,6 +382,29 @@ export function createRelay(options: RelayOptions = {}): Relay {
       await Promise.all(running.map((producer) => producer.done));
       if (ownsStore) await store.close();
     },
+  };
+}
+
+function checkKey(key: unknown, store: RelayStore): string | undefined {
+  if (key === undefined) return undefined;
+  if (!isStreamId(key)) {
+    throw new TypeError(`Expected \`key\` to be 1–200 letters, digits, '-', '_', '.' or ':', got ${describeValue(key)}`);
+  }
+  if (typeof store.setActive !== 'function' || typeof store.getActive !== 'function') {
+    throw new TypeError('Expected `store` to have setActive() and getActive() for a `key` (memoryStore and redisStore do), got a store without them');
+  }
+  return key;
+}
+
+/** Refreshes the key's pointer from the producer's heartbeats, about three times per TTL. */
+function activeRefresher(store: RelayStore, key: string, id: string, ttlMs: number): () => void {
+  let refreshedAt = performance.now();
+  return () => {
+    const now = performance.now();
+    if (now - refreshedAt < ttlMs / 3) return;
+    refreshedAt = now;
+    // Best effort: a failed refresh is tried again at the next heartbeat.
+    store.setActive!(key, id, { ttlMs, refresh: true }).catch(() => (refreshedAt = 0));
   };
 }
 

@@ -104,6 +104,27 @@ export interface RelayStore {
   releaseSlot(key: string, slotId: string): Promise<void>;
   /** Releases what the store holds (connections, waiting reads). Only the store's owner calls it. */
   close(): Promise<void>;
+  /**
+   * Points `key` (a chat id, say) at the stream `id`, for `ttlMs`: the stream now active for it,
+   * replacing the one it pointed at. With `refresh`, only extends a pointer that still names `id`,
+   * so a stream started later for the same key keeps it. Optional: needed by
+   * `relay.start(…, { key })`; `memoryStore` and `redisStore` have it.
+   */
+  setActive?(key: string, id: string, options: SetActiveOptions): Promise<void>;
+  /**
+   * The stream `key` points at, while that stream is live (its producer alive, no end stored);
+   * `undefined` when there is none, or the stream ended, expired or its producer is gone. A
+   * pointer to a stream that ended or vanished is cleared. Optional, like {@link RelayStore.setActive}.
+   */
+  getActive?(key: string): Promise<string | undefined>;
+}
+
+/** Options of {@link RelayStore.setActive}. */
+export interface SetActiveOptions {
+  /** How long the pointer is kept unless refreshed, in ms. */
+  ttlMs: number;
+  /** Only extend the pointer if it still names this stream. */
+  refresh: boolean;
 }
 
 /** Options of {@link RelayStore.create}. */

@@ -267,7 +267,75 @@ export function describeStoreConformance(
         await sleep(ttl * 2);
         expect((await store.acquireSlot(key, 1, long)).granted).toBe(false);
       }));
+
+    it('points a key at its live stream; a later stream takes it; a refresh does not take it back', () =>
+      withStore(async (store) => {
+        const { setActive, getActive } = activeMethods(store);
+        const key = freshId();
+        const [first, second] = [freshId(), freshId()];
+        expect(await getActive(key)).toBeUndefined();
+        for (const id of [first, second]) {
+          await store.create(id, meta);
+          await store.heartbeat(id, long);
+        }
+        await setActive(key, first, { ttlMs: long, refresh: false });
+        expect(await getActive(key)).toBe(first);
+        await setActive(key, second, { ttlMs: long, refresh: false });
+        await setActive(key, first, { ttlMs: long, refresh: true });
+        expect(await getActive(key)).toBe(second);
+        await setActive(key, second, { ttlMs: long, refresh: true });
+        expect(await getActive(key)).toBe(second);
+        // Another key is another pointer.
+        expect(await getActive(freshId())).toBeUndefined();
+      }));
+
+    it('answers no active stream once the stream ended, is gone, or its producer stopped beating', () =>
+      withStore(async (store) => {
+        const { setActive, getActive } = activeMethods(store);
+        const key = freshId();
+        const id = freshId();
+        await store.create(id, meta);
+        await store.heartbeat(id, ttl);
+        await setActive(key, id, { ttlMs: long, refresh: false });
+        expect(await getActive(key)).toBe(id);
+        await sleep(ttl * 2); // the heartbeat expired: a producer that died
+        expect(await getActive(key)).toBeUndefined();
+        await store.heartbeat(id, long); // it was only late
+        expect(await getActive(key)).toBe(id);
+        await store.end(id, { type: 'completed' });
+        expect(await getActive(key)).toBeUndefined();
+        // A pointer is never set to an ended or unknown stream.
+        await setActive(key, id, { ttlMs: long, refresh: false });
+        await setActive(key, freshId(), { ttlMs: long, refresh: false });
+        expect(await getActive(key)).toBeUndefined();
+      }));
+
+    it('expires a pointer ttlMs after it was set or refreshed', () =>
+      withStore(async (store) => {
+        const { setActive, getActive } = activeMethods(store);
+        const key = freshId();
+        const id = freshId();
+        await store.create(id, meta);
+        await store.heartbeat(id, long);
+        await setActive(key, id, { ttlMs: ttl * 2, refresh: false });
+        await sleep(ttl);
+        await setActive(key, id, { ttlMs: ttl * 4, refresh: true });
+        await sleep(ttl * 2);
+        expect(await getActive(key)).toBe(id);
+        await sleep(ttl * 4);
+        expect(await getActive(key)).toBeUndefined();
+        // Expired, it cannot be refreshed back.
+        await setActive(key, id, { ttlMs: long, refresh: true });
+        expect(await getActive(key)).toBeUndefined();
+      }));
   });
+}
+
+/** The optional active-stream methods, which both built-in stores have. */
+function activeMethods(store: RelayStore): Required<Pick<RelayStore, 'setActive' | 'getActive'>> {
+  const { setActive, getActive } = store;
+  if (setActive === undefined || getActive === undefined) throw new Error('expected the store to have setActive and getActive');
+  return { setActive: setActive.bind(store), getActive: getActive.bind(store) };
 }
 
 function freshId(): string {

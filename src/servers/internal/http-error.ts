@@ -1,5 +1,6 @@
 import {
   isInvalidCursorError,
+  isInvalidRequestError,
   isProviderError,
   isStoreUnavailableError,
   isStreamLimitError,
@@ -47,7 +48,7 @@ function statusOf(error: unknown): number {
     if (status === 400 || status === 413 || status === 422) return status;
     return 502;
   }
-  if (isInvalidCursorError(error)) return 400;
+  if (isInvalidCursorError(error) || isInvalidRequestError(error)) return 400;
   if (isStreamNotFoundError(error)) return 404;
   if (isStreamLimitError(error)) return 429;
   if (isStoreUnavailableError(error)) return 503;
