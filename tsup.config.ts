@@ -15,6 +15,9 @@ export const entries = {
   prometheus: 'src/observability/prometheus.ts',
   otel: 'src/observability/otel.ts',
   testing: 'src/testing/index.ts',
+  nestjs: 'src/servers/nestjs.ts',
+  koa: 'src/servers/koa.ts',
+  fastify: 'src/servers/fastify.ts',
   langchain: 'src/providers/langchain.ts',
   'ai-sdk': 'src/providers/ai-sdk.ts',
   mistral: 'src/providers/mistral/index.ts',
@@ -32,5 +35,5 @@ export default defineConfig({
   platform: 'neutral',
   splitting: true,
   treeshake: true,
-  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//, 'express', 'hono', /^hono\//, 'ws', 'ioredis', 'prom-client', /^@opentelemetry\//, '@google/genai', '@mistralai/mistralai', /^@aws-sdk\//, /^@smithy\//, 'ai', /^ai\//, /^@ai-sdk\//, /^@langchain\//, 'eventsource-parser', /^eventsource-parser\//],
+  external: [/^node:/, 'openai', '@anthropic-ai/sdk', 'msw', /^msw\//, 'express', 'hono', /^hono\//, 'ws', 'ioredis', 'prom-client', /^@opentelemetry\//, '@google/genai', '@mistralai/mistralai', /^@aws-sdk\//, /^@smithy\//, 'ai', /^ai\//, /^@ai-sdk\//, /^@langchain\//, 'fastify', /^fastify\//, 'koa', /^@nestjs\//, 'rxjs', /^rxjs\//, 'eventsource-parser', /^eventsource-parser\//],
 });

@@ -39,6 +39,9 @@ const expected = {
   './mistral': ['fromMistral', 'streamMistral'],
   './ai-sdk': ['fromAISDK'],
   './langchain': ['fromLangChain'],
+  './fastify': ['sse', 'sendSSE', 'closeAllStreams'],
+  './koa': ['sse', 'sendSSE', 'closeAllStreams'],
+  './nestjs': ['sseObservable', 'sendSSE', 'closeAllStreams'],
 };
 
 function run(command, args, options = {}) {
