@@ -12,11 +12,14 @@ export type TokenRelayErrorCode =
   | 'invalid-json'
   | 'invalid-request'
   | 'limit'
+  | 'budget-exceeded'
   | 'store-unavailable';
 
 /** Base class of every error tokenrelay throws; match it with {@link isTokenRelayError}. */
 export abstract class TokenRelayError extends Error {
+  /** What went wrong, as a stable string: what the SSE `error` event and the JSON error body carry as `code`. */
   abstract readonly code: TokenRelayErrorCode;
+  /** The class name; the `isXError()` guards match by it, so they work across copies of the package. */
   override name = 'TokenRelayError';
 }
 
@@ -43,10 +46,15 @@ export interface ProviderErrorOptions {
 export class ProviderError extends TokenRelayError {
   readonly code = 'provider';
   override name = 'ProviderError';
+  /** The HTTP status the provider answered with, when there was one (429 passes through to the client). */
   readonly status: number | undefined;
+  /** Whether the same request may succeed when sent again (429, 5xx, overload, reset). */
   readonly retryable: boolean;
+  /** The provider's own error type, e.g. `'rate_limit_error'`. */
   readonly providerType: string | undefined;
+  /** How long the provider asked to wait before retrying, in ms (sent as `Retry-After`). */
   readonly retryAfterMs: number | undefined;
+  /** Which provider failed, e.g. `'openai'`. */
   readonly provider: string | undefined;
 
   constructor(message: string, options: ProviderErrorOptions = {}) {
@@ -76,7 +84,9 @@ export type TimeoutPhase = 'first-token' | 'idle' | 'total';
 export class StreamTimeoutError extends TokenRelayError {
   readonly code = 'timeout';
   override name = 'StreamTimeoutError';
+  /** Which deadline expired: `firstTokenMs`, `idleMs` or `totalMs`. */
   readonly phase: TimeoutPhase;
+  /** The deadline that expired, in ms. */
   readonly timeoutMs: number;
 
   constructor(phase: TimeoutPhase, timeoutMs: number, options: { cause?: unknown } = {}) {
@@ -155,6 +165,7 @@ const KNOWN_NAMES = new Set([
   'InvalidJSONError',
   'StreamLimitError',
   'StoreUnavailableError',
+  'BudgetExceededError',
 ]);
 
 function hasName(error: unknown, name: string): boolean {
@@ -215,6 +226,7 @@ export class InvalidCursorError extends TokenRelayError {
 export class InvalidRequestError extends TokenRelayError {
   readonly code = 'invalid-request';
   override name = 'InvalidRequestError';
+  /** Always `400`, for framework error handlers. */
   readonly status = 400;
 
   constructor(message = 'The request body is not valid', options: { cause?: unknown } = {}) {
@@ -228,7 +240,7 @@ export function isInvalidRequestError(error: unknown): error is InvalidRequestEr
 }
 
 /** Which limit a {@link StreamLimitError} hit. */
-export type StreamLimitKind = 'per-key' | 'streams' | 'bytes' | 'chunks';
+export type StreamLimitKind = 'per-key' | 'streams' | 'bytes' | 'chunks' | 'requests' | 'tokens' | 'cost';
 
 /** Options of {@link StreamLimitError}. */
 export interface StreamLimitErrorOptions {
@@ -241,13 +253,17 @@ export interface StreamLimitErrorOptions {
 }
 
 /**
- * A limit was reached: a user already has `maxPerKey` streams open (`limitStreams`), the store
- * is full, or a stream reached `maxChunks`. Answered with 429 and `Retry-After` before a stream starts.
+ * A limit was reached: a user already has `maxPerKey` streams open (`limitStreams`), used up a
+ * window of requests, tokens or cost (`limitRate`: `limit` is `'requests'`, `'tokens'` or
+ * `'cost'`), the store is full, or a stream reached `maxChunks`. Answered with 429 and
+ * `Retry-After` before a stream starts.
  */
 export class StreamLimitError extends TokenRelayError {
   readonly code = 'limit';
   override name = 'StreamLimitError';
+  /** Which limit was reached. */
   readonly limit: StreamLimitKind;
+  /** When to try again, in ms (sent as `Retry-After`), when known. */
   readonly retryAfterMs: number | undefined;
 
   constructor(message = 'Too many streams', options: StreamLimitErrorOptions = {}) {
@@ -295,4 +311,42 @@ export class StoreUnavailableError extends TokenRelayError {
 /** True for a {@link StoreUnavailableError}, also from another copy of the package. */
 export function isStoreUnavailableError(error: unknown): error is StoreUnavailableError {
   return hasName(error, 'StoreUnavailableError');
+}
+
+/** Which budget a {@link BudgetExceededError} used up. */
+export type BudgetKind = 'tokens' | 'cost';
+
+/** Options of {@link BudgetExceededError}. */
+export interface BudgetExceededErrorOptions {
+  /** Which budget ran out. */
+  limit?: BudgetKind | undefined;
+  /** When the window frees enough for a new request, in ms (sent as `Retry-After`). */
+  retryAfterMs?: number | undefined;
+  /** The underlying error, passed through untouched. */
+  cause?: unknown;
+}
+
+/**
+ * A user's token or cost budget (`limitRate`) ran out while their stream was running: the provider
+ * request was stopped and the stream ends with this error after the chunks already sent (the SSE
+ * `error` event, code `budget-exceeded`); 429 with `Retry-After` if it happens before the first chunk.
+ */
+export class BudgetExceededError extends TokenRelayError {
+  readonly code = 'budget-exceeded';
+  override name = 'BudgetExceededError';
+  /** Which budget ran out. */
+  readonly limit: BudgetKind;
+  /** When the window frees enough for a new request, in ms (sent as `Retry-After`). */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message = 'The token budget is used up', options: BudgetExceededErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.limit = options.limit ?? 'tokens';
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** True for a {@link BudgetExceededError}, also from another copy of the package. */
+export function isBudgetExceededError(error: unknown): error is BudgetExceededError {
+  return hasName(error, 'BudgetExceededError');
 }

@@ -1,5 +1,6 @@
 import {
   BackpressureError,
+  BudgetExceededError,
   InvalidCursorError,
   InvalidJSONError,
   ProducerLostError,
@@ -29,8 +30,11 @@ export interface StreamConnectionErrorOptions {
  * tokenrelay error body, or it answered something other than `text/event-stream`.
  */
 export class StreamConnectionError extends Error {
+  /** Always `'StreamConnectionError'`; {@link isStreamConnectionError} matches by it. */
   override name = 'StreamConnectionError';
+  /** The HTTP status of the response that failed, when there was one. */
   readonly status: number | undefined;
+  /** How many connections were tried. */
   readonly attempts: number;
 
   constructor(message: string, options: StreamConnectionErrorOptions = {}) {
@@ -45,7 +49,9 @@ export class StreamConnectionError extends Error {
  * 'internal'`, or a code it does not know), or sent data it cannot read (`code: 'protocol'`).
  */
 export class StreamServerError extends Error {
+  /** Always `'StreamServerError'`; {@link isStreamServerError} matches by it. */
   override name = 'StreamServerError';
+  /** The code the server sent (`'internal'`, or one this client does not know), or `'protocol'`. */
   readonly code: string;
 
   constructor(code: string, message: string) {
@@ -112,6 +118,11 @@ export function errorFromPayload(payload: unknown): Error {
       return new InvalidCursorError(message);
     case 'store-unavailable':
       return new StoreUnavailableError(message);
+    case 'budget-exceeded':
+      return new BudgetExceededError(message, {
+        limit: fields.limit === 'cost' ? 'cost' : 'tokens',
+        retryAfterMs: number('retryAfterMs'),
+      });
     default:
       return new StreamServerError(code, message);
   }

@@ -2,7 +2,7 @@
  * Codes whose answer cannot change on another try: the stream is gone (`producer-lost`,
  * `not-found`), the request is wrong (`invalid-cursor`), or the stream already ended with it.
  */
-const TERMINAL_CODES = new Set(['producer-lost', 'not-found', 'invalid-cursor', 'aborted', 'backpressure', 'invalid-json', 'protocol', 'invalid-request']);
+const TERMINAL_CODES = new Set(['producer-lost', 'not-found', 'invalid-cursor', 'aborted', 'backpressure', 'invalid-json', 'protocol', 'invalid-request', 'budget-exceeded']);
 
 /** Codes that say "not now": the server's store is out and may come back. */
 const TRANSIENT_CODES = new Set(['store-unavailable']);

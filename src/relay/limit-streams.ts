@@ -2,6 +2,7 @@ import { StreamLimitError } from '../errors.js';
 import { Interruptible } from '../operators/internal/interruptible.js';
 import type { TokenChunk, TokenSourceFactory } from '../types.js';
 import { assertFunction, assertNumber, assertOptionalNumber, describeValue } from '../validate.js';
+import { disposeFactory, withDispose } from './dispose.js';
 import { memoryStore } from './memory-store.js';
 import type { SlotStore } from './store.js';
 
@@ -66,7 +67,8 @@ export interface StreamLimiter<Request> {
   /**
    * Takes a slot (rejecting like `acquire`), and returns `factory` wrapped so the slot is held
    * while its stream lives and released on every outcome: completed, failed, aborted, cancelled.
-   * A returned factory that is never called releases its slot by TTL.
+   * A returned factory that is never called releases its slot by TTL (at once when `relay.start`
+   * joins an idempotent stream instead of calling it).
    */
   wrap(request: Request, factory: TokenSourceFactory): Promise<TokenSourceFactory>;
 }
@@ -118,11 +120,18 @@ export function limitStreams<Request>(options: LimitStreamsOptions<Request>): St
       assertFunction('factory', factory);
       const slot = await take(request);
       let called = false;
-      return (signal) => {
+      const wrapped: TokenSourceFactory = (signal) => {
         if (called) throw new TypeError('Expected the factory returned by `wrap` to be called once, got a second call');
         called = true;
         return hold(slot, factory, signal);
       };
+      // Never called (relay.start joined an idempotent stream): the slot goes back now, not by TTL.
+      return withDispose(wrapped, () => {
+        if (called) return;
+        called = true;
+        void slot.release();
+        disposeFactory(factory);
+      });
     },
   };
 }

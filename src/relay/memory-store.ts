@@ -1,10 +1,16 @@
 import { StreamLimitError, StreamNotFoundError } from '../errors.js';
 import type { TokenChunk } from '../types.js';
 import { assertOptionalNumber } from '../validate.js';
+import { SlidingWindows } from './sliding-windows.js';
 import {
   randomId,
+  type ClaimOptions,
   type CreateStreamOptions,
   type ProducerStatus,
+  type RateCharge,
+  type RateLimits,
+  type RateUsage,
+  type RateVerdict,
   type ReadOptions,
   type ReadResult,
   type RelayStore,
@@ -57,6 +63,10 @@ export interface MemoryStoreStats {
 export interface MemoryStore extends RelayStore {
   /** What it holds right now. */
   stats(): MemoryStoreStats;
+  claim(key: string, id: string, options: ClaimOptions): Promise<string>;
+  getClaim(key: string): Promise<string | undefined>;
+  checkRate(key: string, limits: RateLimits): Promise<RateVerdict>;
+  chargeRate(key: string, charge: RateCharge): Promise<RateUsage>;
 }
 
 interface Entry {
@@ -106,6 +116,9 @@ class InMemoryStore implements MemoryStore {
   readonly #slots = new Map<string, Map<string, number>>();
   // Pointers of setActive: only to live streams (dropped when their stream ends or is dropped).
   readonly #active = new Map<string, { id: string; expiresAt: number }>();
+  // Idempotency claims of relay.start: key → stream id, kept for their TTL.
+  readonly #claims = new Map<string, { id: string; expiresAt: number }>();
+  readonly #windows = new SlidingWindows();
   #bytes = 0;
 
   constructor(maxStreams: number, maxBytes: number) {
@@ -262,6 +275,39 @@ class InMemoryStore implements MemoryStore {
     for (const entry of [...this.#live.values(), ...this.#finished.values()]) this.#drop(entry);
     this.#slots.clear();
     this.#active.clear();
+    this.#claims.clear();
+    this.#windows.clear();
+  }
+
+  async claim(key: string, id: string, options: ClaimOptions): Promise<string> {
+    const now = performance.now();
+    const current = this.#claims.get(key);
+    if (current !== undefined && current.expiresAt > now && current.id !== id && current.id !== options.replacing) {
+      return current.id;
+    }
+    this.#claims.set(key, { id, expiresAt: now + options.ttlMs });
+    if (this.#claims.size > 1_000 && this.#claims.size % 1_000 === 1) this.#dropExpiredClaims(now);
+    return id;
+  }
+
+  async getClaim(key: string): Promise<string | undefined> {
+    const current = this.#claims.get(key);
+    if (current === undefined) return undefined;
+    if (current.expiresAt > performance.now()) return current.id;
+    this.#claims.delete(key);
+    return undefined;
+  }
+
+  async checkRate(key: string, limits: RateLimits): Promise<RateVerdict> {
+    return this.#windows.check(key, limits, performance.now());
+  }
+
+  async chargeRate(key: string, charge: RateCharge): Promise<RateUsage> {
+    return this.#windows.charge(key, charge, performance.now());
+  }
+
+  #dropExpiredClaims(now: number): void {
+    for (const [key, claim] of this.#claims) if (claim.expiresAt <= now) this.#claims.delete(key);
   }
 
   async setActive(key: string, id: string, options: SetActiveOptions): Promise<void> {

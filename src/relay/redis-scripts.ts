@@ -5,7 +5,7 @@
  * @internal
  */
 
-/** A command sender: `call` of an ioredis client. */
+/** A command sender: `call` of an ioredis client, or the store's `RedisDriver` (which routes it on a cluster by its first key). */
 export interface ScriptCaller {
   call(command: string, ...args: Array<string | number>): Promise<unknown>;
 }
@@ -39,8 +39,9 @@ return 1
 `;
 
 /**
- * KEYS m c h p x; ARGV index chunkJson maxChunks → {0} ok (or already stored: a retry whose answer
- * was lost), {1} gone or ended, {2, last} out of order, {3} full.
+ * KEYS m c h p x; ARGV index chunkJson maxChunks followChannel → {0} ok (or already stored: a retry
+ * whose answer was lost), {1} gone or ended, {2, last} out of order, {3} full. On a cluster the
+ * chunk is also SPUBLISHed on the follow channel (`''` on one node: followers XREAD instead).
  */
 const APPEND = `${EXPIRE_ALL}
 local meta = redis.call('HMGET', KEYS[1], 'ttl', 'last', 'end')
@@ -51,17 +52,22 @@ if index == last then return {0} end
 if index ~= last + 1 then return {2, last} end
 if index >= tonumber(ARGV[3]) then return {3} end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(ARGV[3]) + 1, (index + 1) .. '-0', 'c', ARGV[2])
+if ARGV[4] and ARGV[4] ~= '' then redis.call('SPUBLISH', ARGV[4], 'c' .. ARGV[2]) end
 redis.call('HSET', KEYS[1], 'last', index)
 extend_all(tonumber(meta[1]))
 return {0}
 `;
 
-/** KEYS m c h p x; ARGV endJson → 1 written, 0 gone or already ended. The marker entry wakes every XREAD. */
+/**
+ * KEYS m c h p x; ARGV endJson followChannel → 1 written, 0 gone or already ended. The marker entry
+ * wakes every XREAD; on a cluster it is SPUBLISHed as `e<last>:<endJson>`.
+ */
 const END = `${EXPIRE_ALL}
 local meta = redis.call('HMGET', KEYS[1], 'ttl', 'last', 'end')
 if not meta[1] or meta[3] then return 0 end
 redis.call('HSET', KEYS[1], 'end', ARGV[1])
 redis.call('XADD', KEYS[2], (tonumber(meta[2]) + 2) .. '-0', 'e', ARGV[1])
+if ARGV[2] and ARGV[2] ~= '' then redis.call('SPUBLISH', ARGV[2], 'e' .. meta[2] .. ':' .. ARGV[1]) end
 redis.call('DEL', KEYS[4])
 expire_all(tonumber(meta[1]))
 return 1
@@ -98,7 +104,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 return {redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf'), redis.call('EXISTS', KEYS[5])}
 `;
 
-/** KEYS m p; ARGV subscriberId ttlMs channel. Announces the count when the subscriber is new. */
+/** KEYS m p; ARGV subscriberId ttlMs channel publish. Announces the count when the subscriber is new. */
 const ATTACH = `${NOW}
 local meta = redis.call('HMGET', KEYS[1], 'ttl', 'end')
 if not meta[1] or meta[2] then return 0 end
@@ -106,24 +112,24 @@ local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local added = redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1))
-if added == 1 then redis.call('PUBLISH', ARGV[3], 'p:' .. redis.call('ZCARD', KEYS[2])) end
+if added == 1 then redis.call(ARGV[4] or 'PUBLISH', ARGV[3], 'p:' .. redis.call('ZCARD', KEYS[2])) end
 return added
 `;
 
-/** KEYS p; ARGV subscriberId channel. Announces the count when the subscriber was attached. */
+/** KEYS p; ARGV subscriberId channel publish. Announces the count when the subscriber was attached. */
 const DETACH = `${NOW}
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
-redis.call('PUBLISH', ARGV[2], 'p:' .. redis.call('ZCARD', KEYS[1]))
+redis.call(ARGV[3] or 'PUBLISH', ARGV[2], 'p:' .. redis.call('ZCARD', KEYS[1]))
 return 1
 `;
 
-/** KEYS m x; ARGV channel → 1 asked to stop, 0 gone or ended. */
+/** KEYS m x; ARGV channel publish → 1 asked to stop, 0 gone or ended. */
 const CANCEL = `
 local meta = redis.call('HMGET', KEYS[1], 'ttl', 'end')
 if not meta[1] or meta[2] then return 0 end
 redis.call('SET', KEYS[2], '1', 'PX', math.max(redis.call('PTTL', KEYS[1]), 1))
-redis.call('PUBLISH', ARGV[1], 'c')
+redis.call(ARGV[2] or 'PUBLISH', ARGV[1], 'c')
 return 1
 `;
 
@@ -160,13 +166,12 @@ return 1
 `;
 
 /**
- * KEYS pointer m h (of the stream); ARGV id ttlMs refresh → 1 set, 0 not (a refresh of a pointer
- * that names another stream, or a stream that is gone or ended).
+ * KEYS pointer; ARGV id ttlMs refresh → 1 set, 0 not (a refresh of a pointer that names another
+ * stream). The pointer is tagged by its key, the stream by its id: two slots, so the store checks
+ * the stream is live (INFO) before, and getActive clears a pointer to a stream that ended since.
  */
 const SET_ACTIVE = `
 if ARGV[3] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local meta = redis.call('HMGET', KEYS[2], 'ttl', 'end')
-if not meta[1] or meta[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `;

@@ -1,14 +1,22 @@
 import { StoreUnavailableError, StreamAbortedError, StreamLimitError, StreamNotFoundError } from '../errors.js';
 import type { TokenChunk } from '../types.js';
 import { assertOptionalNumber, describeValue } from '../validate.js';
-import { Follower, type BlockingConnection } from './redis-follower.js';
+import { clientKind, driverOf, taggedKey, type OwnedLink, type RedisDriver, type SubscriberLink } from './redis-client.js';
+import { Follower } from './redis-follower.js';
+import { limitScripts } from './redis-limit-scripts.js';
 import { scripts } from './redis-scripts.js';
+import { ShardedFollower } from './redis-sharded-follower.js';
 import { Announcements } from './redis-watch.js';
 import {
   isStreamId,
   randomId,
+  type ClaimOptions,
   type CreateStreamOptions,
   type ProducerStatus,
+  type RateCharge,
+  type RateLimits,
+  type RateUsage,
+  type RateVerdict,
   type ReadOptions,
   type ReadResult,
   type RelayStore,
@@ -58,6 +66,48 @@ export interface RedisStoreConnection {
   readonly status?: string | undefined;
 }
 
+/**
+ * An ioredis `Cluster` (`new Cluster([{ host, port }])`), typed by the methods the store calls.
+ * Commands go through `call` (ioredis routes each to its key's slot); the store's own pub/sub
+ * connection is a `duplicate()` with `shardedSubscribers: true`.
+ */
+export interface RedisStoreClusterClient {
+  /** `true`: how the store tells it from a single connection. */
+  readonly isCluster: boolean;
+  call(command: string, ...args: Array<string | number>): Promise<unknown>;
+  duplicate(startupNodes?: undefined, options?: { shardedSubscribers?: boolean | undefined }): unknown;
+  readonly options?: { readonly keyPrefix?: string | undefined } | undefined;
+}
+
+/**
+ * A node-redis v5+ client (`createClient({ url })`, connected), typed by the methods the store
+ * calls. The store's own connections are `duplicate()`s it connects itself.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from 'redis';
+ * const client = await createClient({ url: 'redis://127.0.0.1:6379' }).connect();
+ * const store = redisStore(client);
+ * ```
+ */
+export interface NodeRedisStoreClient {
+  sendCommand(args: ReadonlyArray<string>, options?: { timeout?: number }): Promise<unknown>;
+  duplicate(): unknown;
+}
+
+/**
+ * A node-redis v5+ cluster (`createCluster({ rootNodes })`, connected). Commands are routed by
+ * their first key (`sendCommand(firstKey, false, args)`); pub/sub is sharded (`sSubscribe`).
+ */
+export interface NodeRedisStoreCluster {
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  duplicate(): unknown;
+  nodeClient(...args: never[]): unknown;
+}
+
+/** Every client {@link redisStore} accepts: ioredis `Redis` or `Cluster`, node-redis client or cluster. */
+export type RedisStoreInput = RedisStoreClient | RedisStoreClusterClient | NodeRedisStoreClient | NodeRedisStoreCluster;
+
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
   /**
@@ -84,7 +134,7 @@ export interface RedisStoreOptions {
   /**
    * Connections opened to follow live streams (`XREAD BLOCK`). Each follows any number of
    * streams with one blocking read; streams are spread over them by id. Opened on first use,
-   * closed by `close()`.
+   * closed by `close()`. Not used on a cluster (streams are followed over sharded pub/sub).
    * @defaultValue `1`
    * @example
    * ```ts
@@ -98,7 +148,8 @@ export interface RedisStoreOptions {
 export interface RedisStore extends RelayStore {
   /**
    * How many connections the store opened itself and holds now, at most `blockingConnections + 1`
-   * (never counting the client you passed); `0` after `close()`.
+   * (never counting the client you passed); `0` after `close()`. On a cluster, at most 1: one
+   * cluster client of the store's own (a socket per master, and a sharded subscriber per master).
    * @example
    * ```ts
    * app.get('/health', (req, res) => res.json({ redisConnections: 1 + store.connections() }));
@@ -112,10 +163,12 @@ export interface RedisStore extends RelayStore {
  * serve any reconnect, see every subscriber, and cancel any producer. Chunks are `XADD`ed with
  * their index as the entry id, replayed with `XRANGE`, followed with `XREAD BLOCK` on a
  * connection of the store's own; every key expires (`PEXPIRE`), so a crashed instance leaves
- * nothing behind for long. Needs Redis ≥ 6.2 (single primary; Redis Cluster is not supported).
+ * nothing behind for long. Needs Redis ≥ 6.2, or Redis ≥ 7 for a Cluster (where every key of a
+ * stream shares the hash tag `{<id>}` and live streams are followed over sharded pub/sub).
  *
- * `client` stays yours: the store only `duplicate()`s it, at most `blockingConnections + 1`
- * times, and `close()` closes exactly those.
+ * `client` is an ioredis `Redis` or `Cluster`, or a connected node-redis client or cluster, and
+ * stays yours: the store only `duplicate()`s it, at most `blockingConnections + 1` times (once on
+ * a cluster), and `close()` closes exactly those.
  *
  * @example
  * ```ts
@@ -133,17 +186,11 @@ export interface RedisStore extends RelayStore {
  * });
  * ```
  */
-export function redisStore(client: RedisStoreClient, options: RedisStoreOptions = {}): RedisStore {
-  if (
-    client === null ||
-    typeof client !== 'object' ||
-    typeof client.call !== 'function' ||
-    typeof client.duplicate !== 'function'
-  ) {
-    throw new TypeError(`Expected \`client\` to be an ioredis client (new Redis(url)), got ${describeValue(client)}`);
-  }
-  if ((client as { isCluster?: unknown }).isCluster === true) {
-    throw new TypeError('Expected `client` to be a single Redis connection (new Redis(url)), got a Redis Cluster client (not supported)');
+export function redisStore(client: RedisStoreInput, options: RedisStoreOptions = {}): RedisStore {
+  if (clientKind(client) === undefined) {
+    throw new TypeError(
+      `Expected \`client\` to be an ioredis client or Cluster, or a node-redis client or cluster, got ${describeValue(client)}`,
+    );
   }
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
@@ -162,14 +209,20 @@ export function redisStore(client: RedisStoreClient, options: RedisStoreOptions 
   if ((options.blockingConnections ?? 0) > 64) {
     throw new TypeError(`Expected \`blockingConnections\` to be at most 64, got ${describeValue(options.blockingConnections)}`);
   }
-  return new RedisStreamsStore(client, prefix, options.maxChunks ?? 100_000, options.blockingConnections ?? 1);
+  return new RedisStreamsStore(driverOf(client), prefix, options.maxChunks ?? 100_000, options.blockingConnections ?? 1);
 }
 
 interface StreamKeys {
   /** meta hash, chunk stream, heartbeat, presence, cancel flag */
   readonly all: [string, string, string, string, string];
+  /** Events for `watch`: presence counts, cancel. */
   readonly channel: string;
+  /** On a cluster, every chunk and the end, for followers; `''` on one node. */
+  readonly follow: string;
 }
+
+/** What the store needs of a follower: `Follower` (XREAD BLOCK) on one node, `ShardedFollower` (SSUBSCRIBE) on a cluster. */
+type StreamFollower = Pick<Follower, 'isAt' | 'wait' | 'close'>;
 
 // A follower's XREAD blocks 2 s; this bounds a command on a connection that stopped answering.
 const BLOCKING_COMMAND_TIMEOUT_MS = 12_000;
@@ -177,25 +230,30 @@ const CLOSE_WAIT_MS = 2_000;
 const MAX_WAIT_ROUNDS = 1_000;
 
 class RedisStreamsStore implements RedisStore {
-  readonly #client: RedisStoreClient;
+  /** The user's client behind one face (redis-client.ts): `call` routes by the first key on a cluster. */
+  readonly #client: RedisDriver;
   readonly #prefix: string;
   readonly #maxChunks: number;
-  readonly #followers: Follower[];
+  readonly #followers: StreamFollower[];
   readonly #announcements: Announcements;
-  readonly #opened = new Set<RedisStoreConnection>();
+  readonly #opened = new Set<OwnedLink>();
+  #subscriber: SubscriberLink | undefined;
   #closed = false;
 
-  constructor(client: RedisStoreClient, prefix: string, maxChunks: number, blockingConnections: number) {
+  constructor(client: RedisDriver, prefix: string, maxChunks: number, blockingConnections: number) {
     this.#client = client;
     this.#prefix = prefix;
     this.#maxChunks = maxChunks;
-    const keyPrefix = typeof client.options?.keyPrefix === 'string' ? client.options.keyPrefix : '';
-    const openBlocking = (): BlockingConnection => this.#duplicate({ commandTimeout: BLOCKING_COMMAND_TIMEOUT_MS });
-    this.#followers = Array.from(
-      { length: blockingConnections },
-      () => new Follower(client, openBlocking, prefix, keyPrefix),
-    );
-    this.#announcements = new Announcements(() => this.#duplicate(undefined));
+    // One pub/sub connection for watch (and, on a cluster, for following streams).
+    const openSubscriber = (): SubscriberLink => (this.#subscriber ??= this.#own(client.openSubscriber()));
+    if (client.cluster) {
+      // One XREAD cannot span hash slots: followers hear chunks over sharded pub/sub instead.
+      this.#followers = [new ShardedFollower(openSubscriber, (key) => `${key.slice(0, -2)}:f`)];
+    } else {
+      const openBlocking = () => this.#own(client.openBlocking(BLOCKING_COMMAND_TIMEOUT_MS));
+      this.#followers = Array.from({ length: blockingConnections }, () => new Follower(client, openBlocking, prefix, client.keyPrefix));
+    }
+    this.#announcements = new Announcements(openSubscriber);
   }
 
   async create(id: string, options: CreateStreamOptions): Promise<boolean> {
@@ -204,14 +262,14 @@ class RedisStreamsStore implements RedisStore {
   }
 
   async append(id: string, chunk: TokenChunk): Promise<void> {
-    const [code, last] = (await this.#run('append', id, [chunk.index, JSON.stringify(chunk), this.#maxChunks])) as number[];
+    const [code, last] = (await this.#run('append', id, [chunk.index, JSON.stringify(chunk), this.#maxChunks, this.#keys(id).follow])) as number[];
     if (code === 1) throw new StreamNotFoundError();
     if (code === 2) throw new TypeError(`Expected \`chunk.index\` to be ${Number(last) + 1}, got ${describeValue(chunk.index)}`);
     if (code === 3) throw new StreamLimitError(`The stream reached the store's maxChunks (${this.#maxChunks})`, { limit: 'chunks' });
   }
 
   async end(id: string, end: StoredEnd): Promise<void> {
-    if ((await this.#run('end', id, [JSON.stringify(end)])) !== 1) throw new StreamNotFoundError();
+    if ((await this.#run('end', id, [JSON.stringify(end), this.#keys(id).follow])) !== 1) throw new StreamNotFoundError();
   }
 
   async read(id: string, after: number, options: ReadOptions): Promise<ReadResult | undefined> {
@@ -264,12 +322,12 @@ class RedisStreamsStore implements RedisStore {
 
   async attach(id: string, subscriberId: string, ttlMs: number): Promise<void> {
     const { all, channel } = this.#keys(id);
-    await this.#script('attach', [all[0], all[3]], [subscriberId, ms(ttlMs), channel]);
+    await this.#script('attach', [all[0], all[3]], [subscriberId, ms(ttlMs), channel, this.#client.publish]);
   }
 
   async detach(id: string, subscriberId: string): Promise<void> {
     const { all, channel } = this.#keys(id);
-    await this.#script('detach', [all[3]], [subscriberId, channel]);
+    await this.#script('detach', [all[3]], [subscriberId, channel, this.#client.publish]);
   }
 
   watch(id: string, listener: (event: StoreEvent) => void): () => void {
@@ -279,7 +337,7 @@ class RedisStreamsStore implements RedisStore {
 
   async cancel(id: string): Promise<boolean> {
     const { all, channel } = this.#keys(id);
-    return (await this.#script('cancel', [all[0], all[4]], [channel])) === 1;
+    return (await this.#script('cancel', [all[0], all[4]], [channel, this.#client.publish])) === 1;
   }
 
   async acquireSlot(key: string, max: number, ttlMs: number): Promise<SlotGrant> {
@@ -301,8 +359,10 @@ class RedisStreamsStore implements RedisStore {
   }
 
   async setActive(key: string, id: string, options: SetActiveOptions): Promise<void> {
-    const keys = this.#keys(id).all;
-    await this.#script('setActive', [this.#activeKey(key), keys[0], keys[2]], [id, ms(options.ttlMs), options.refresh ? 1 : 0]);
+    // The pointer and the stream live in different slots: check the stream, then set the pointer.
+    const info = await this.info(id);
+    if (info === undefined || info.end !== undefined) return;
+    await this.#script('setActive', [this.#activeKey(key)], [id, ms(options.ttlMs), options.refresh ? 1 : 0]);
   }
 
   async getActive(key: string): Promise<string | undefined> {
@@ -317,6 +377,43 @@ class RedisStreamsStore implements RedisStore {
     return info.alive ? id : undefined;
   }
 
+  // Idempotent start and limitRate (redis-limit-scripts.ts): one script each, keys under one hash tag.
+  async claim(key: string, id: string, options: ClaimOptions): Promise<string> {
+    return String(await this.#limitScript('claim', [`${this.#prefix}{idem:${key}}`], [id, ms(options.ttlMs), options.replacing ?? '']));
+  }
+
+  async getClaim(key: string): Promise<string | undefined> {
+    const id = await this.#limitScript('getClaim', [`${this.#prefix}{idem:${key}}`], []);
+    return typeof id === 'string' ? id : undefined;
+  }
+
+  async checkRate(key: string, limits: RateLimits): Promise<RateVerdict> {
+    const windows = [limits.requests, limits.tokens, limits.cost].flatMap((window) => (window === undefined ? [0, 0] : [window.max, ms(window.windowMs)]));
+    const reply = (await this.#limitScript('checkRate', this.#rateKeys(key, ['r', 't', 'c']), [...windows, randomId()])) as unknown[];
+    if (Number(reply[0]) === 1) return { allowed: true, tokens: Number(reply[1]), cost: Number(reply[2]) };
+    const limit = (['requests', 'tokens', 'cost'] as const)[Number(reply[1]) - 1] ?? 'requests';
+    return { allowed: false, limit, retryAfterMs: Number(reply[2]) };
+  }
+
+  async chargeRate(key: string, charge: RateCharge): Promise<RateUsage> {
+    const parts = [charge.tokens, charge.cost].flatMap((part) => (part === undefined ? [0, 0] : [String(part.amount), ms(part.windowMs)]));
+    const reply = (await this.#limitScript('chargeRate', this.#rateKeys(key, ['t', 'c']), [...parts, randomId()])) as unknown[];
+    return { tokens: Number(reply[0]), cost: Number(reply[1]) };
+  }
+
+  #rateKeys(key: string, suffixes: string[]): string[] {
+    const base = `${this.#prefix}{rate:${encodeURIComponent(key)}}`;
+    return suffixes.map((suffix) => `${base}:${suffix}`);
+  }
+
+  async #limitScript(name: keyof typeof limitScripts, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await limitScripts[name].run(this.#client, keys, args);
+    } catch (error) {
+      throw typedError(error);
+    }
+  }
+
   connections(): number {
     return this.#opened.size;
   }
@@ -325,6 +422,7 @@ class RedisStreamsStore implements RedisStore {
     this.#closed = true;
     for (const follower of this.#followers) follower.close();
     this.#announcements.close();
+    this.#subscriber?.disconnect();
     await Promise.all([...this.#opened].map(untilEnded));
     this.#opened.clear();
   }
@@ -360,31 +458,33 @@ class RedisStreamsStore implements RedisStore {
 
   #keys(id: string): StreamKeys {
     const base = `${this.#prefix}{${id}}`;
-    return { all: [`${base}:m`, `${base}:c`, `${base}:h`, `${base}:p`, `${base}:x`], channel: `${base}:e` };
+    return {
+      all: [`${base}:m`, `${base}:c`, `${base}:h`, `${base}:p`, `${base}:x`],
+      channel: `${base}:e`,
+      follow: this.#client.cluster ? `${base}:f` : '',
+    };
   }
 
   #slotKey(key: string): string {
-    return `${this.#prefix}slot:${key}`;
+    return taggedKey(this.#prefix, 'slot', key);
   }
 
   #activeKey(key: string): string {
-    return `${this.#prefix}active:${key}`;
+    return taggedKey(this.#prefix, 'active', key);
   }
 
-  #followerOf(key: string): Follower {
+  #followerOf(key: string): StreamFollower {
     if (this.#followers.length === 1) return this.#followers[0]!;
     let hash = 0;
     for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0;
     return this.#followers[Math.abs(hash) % this.#followers.length]!;
   }
 
-  #duplicate(override: { commandTimeout?: number | undefined } | undefined): RedisStoreConnection {
-    const connection = override === undefined ? this.#client.duplicate() : this.#client.duplicate(override);
-    // Its errors are reported through the commands that fail; an 'error' event without a listener would crash the process.
-    connection.on('error', () => undefined);
-    this.#opened.add(connection);
-    connection.once('end', () => this.#opened.delete(connection));
-    return connection;
+  /** Counts a connection the store opened until it has ended. */
+  #own<T extends OwnedLink>(link: T): T {
+    this.#opened.add(link);
+    link.onEnd(() => this.#opened.delete(link));
+    return link;
   }
 }
 
@@ -399,7 +499,7 @@ const UNAVAILABLE_REPLY = /^(?:LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|CLUSTER
  */
 function typedError(error: unknown): unknown {
   const message = String((error as Error | undefined)?.message);
-  if ((error as Error | undefined)?.name !== 'ReplyError') {
+  if (!isReplyError(error)) {
     return new StoreUnavailableError(`The relay store (Redis) is unavailable: ${message}`, { cause: error });
   }
   // maxmemory with noeviction: the store is full, like a memory store at maxBytes.
@@ -408,17 +508,26 @@ function typedError(error: unknown): unknown {
   return error;
 }
 
+/** An error reply from the server: ioredis' `ReplyError`, node-redis' `ErrorReply` (and its `SimpleError`, `BlobError`). */
+function isReplyError(error: unknown): boolean {
+  if ((error as Error | undefined)?.name === 'ReplyError') return true;
+  for (let proto = error === null || typeof error !== 'object' ? null : Object.getPrototypeOf(error); proto !== null; proto = Object.getPrototypeOf(proto)) {
+    if ((proto as { constructor?: { name?: unknown } }).constructor?.name === 'ErrorReply') return true;
+  }
+  return false;
+}
+
 /** Milliseconds as Redis takes them (an integer, at least 1). */
 function ms(value: number): number {
   return Math.max(1, Math.ceil(value));
 }
 
 /** Resolves once a connection the store closed has ended (its socket is closed), or after 2 s. */
-function untilEnded(connection: RedisStoreConnection): Promise<void> {
-  if (connection.status === 'end') return Promise.resolve();
+function untilEnded(connection: OwnedLink): Promise<void> {
+  if (connection.ended) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, CLOSE_WAIT_MS);
-    connection.once('end', () => {
+    connection.onEnd(() => {
       clearTimeout(timer);
       resolve();
     });

@@ -1,10 +1,12 @@
-import { isStoreUnavailableError, StreamAbortedError } from '../errors.js';
+import { isStoreUnavailableError, ProducerLostError, StreamAbortedError, StreamNotFoundError } from '../errors.js';
 import type { TokenChunk, TokenSourceFactory } from '../types.js';
 import { assertFunction, assertOptionalNumber, assertSignal, describeValue } from '../validate.js';
+import { disposeFactory } from './dispose.js';
+import { scopedIdempotencyKey } from './idempotency.js';
 import { memoryStore } from './memory-store.js';
 import { within } from './outage.js';
 import { Producer, type ProducerResult } from './producer.js';
-import { isStreamId, randomId, type ProducerStatus, type RelayStore } from './store.js';
+import { deserializeError, isStreamId, randomId, serializeError, type ProducerStatus, type RelayStore, type StreamInfo } from './store.js';
 import { openSubscription, type CursorInput, type RelayAuthorize } from './subscription.js';
 
 /** Options of {@link createRelay}. */
@@ -104,6 +106,28 @@ export interface RelayStartOptions {
    * ```
    */
   key?: string | undefined;
+  /**
+   * Makes the start idempotent: while a stream started with the same key (and the same
+   * `metadata`) is live or inside its `ttlMs`, `start` returns that stream (`created: false`)
+   * instead of calling the factory, on any instance that shares the store (one atomic claim in
+   * Redis, a map in memory). The key is scoped by `metadata`, where `authorize` finds the owner,
+   * so one user's key never joins another user's stream; with `authorize`, the joining caller's
+   * `context` must also be allowed to read it, or `start` rejects with a `StreamNotFoundError`.
+   * `undefined` (no `Idempotency-Key` header) starts a stream as usual. Any string of 1 to 1,024
+   * characters; read it with {@link idempotencyKey}. Needs a store with `claim` (`memoryStore`,
+   * `redisStore`).
+   * @defaultValue none
+   * @example
+   * ```ts
+   * const { id, created } = await relay.start(factory, { idempotencyKey: idempotencyKey(req), metadata: { userId } });
+   * ```
+   */
+  idempotencyKey?: string | undefined;
+  /**
+   * Passed to `authorize` when an `idempotencyKey` joins an existing stream, e.g. the signed-in user.
+   * @defaultValue `undefined`
+   */
+  context?: unknown;
 }
 
 /** Options of {@link Relay.active} and {@link Relay.resume}. */
@@ -162,8 +186,18 @@ export interface RelayCancelOptions {
 export interface RelayStream {
   /** The stream's id, unguessable unless you chose it: what the client reconnects with. */
   readonly id: string;
-  /** Resolves once, when the producer has ended and its end is stored. Never rejects. */
+  /**
+   * Resolves once, when the producer has ended and its end is stored. Never rejects. For a stream
+   * joined through an `idempotencyKey` whose producer runs on another instance, it follows the
+   * store (a read every `livenessMs / 3` from its first use), where an abandoned stream reads as
+   * `'cancelled'`.
+   */
   readonly done: Promise<ProducerResult>;
+  /**
+   * `false` when an `idempotencyKey` named a stream already started, which was returned instead
+   * (its factory was not called); `true` otherwise.
+   */
+  readonly created: boolean;
 }
 
 /** Runs producers detached from responses, and serves their chunks to any number of (re)connections. */
@@ -302,12 +336,30 @@ export function createRelay(options: RelayOptions = {}): Relay {
     assertFunction('factory', factory);
     const metadata = checkMetadata(startOptions?.metadata);
     const key = checkKey(startOptions?.key, store);
+    const idempotency = checkIdempotencyKey(startOptions?.idempotencyKey, store);
     if (closed) throw new StreamAbortedError('The relay is closed');
+    const context = startOptions?.context;
+    let claimKey: string | undefined;
+    let stale: string | undefined;
+    if (idempotency !== undefined) {
+      claimKey = await scopedIdempotencyKey(idempotency, metadata);
+      const claimed = await within(store.getClaim!(claimKey), livenessMs, 'the idempotency key');
+      const joined = claimed === undefined ? undefined : await join(claimed, context);
+      if (joined !== undefined) {
+        disposeFactory(factory as TokenSourceFactory);
+        return joined;
+      }
+      stale = claimed;
+    }
     const id = idInput ?? randomId();
     if (!(await within(store.create(id, { ttlMs, metadata }), livenessMs, 'the new stream'))) {
       throw new TypeError('Expected `id` to name a new stream, got the id of an existing one');
     }
-    const onBeat = key === undefined ? undefined : activeRefresher(store, key, id, activeTtlMs);
+    const refreshers = [
+      key === undefined ? undefined : activeRefresher(store, key, id, activeTtlMs),
+      claimKey === undefined ? undefined : claimRefresher(store, claimKey, id, activeTtlMs),
+    ].filter((refresh) => refresh !== undefined);
+    const onBeat = refreshers.length === 0 ? undefined : () => refreshers.forEach((refresh) => refresh());
     const producer = new Producer({ store, id, factory: factory as TokenSourceFactory, graceMs, livenessMs, maxChunks, onBeat });
     const unwatch = store.watch(id, producer.onEvent);
     let status: ProducerStatus;
@@ -322,6 +374,23 @@ export function createRelay(options: RelayOptions = {}): Relay {
       }
       status = { subscribers: 0, cancelled: false };
     }
+    if (claimKey !== undefined) {
+      // Claimed after the first heartbeat: a request that joins finds a live producer.
+      let joined: RelayStream | undefined;
+      try {
+        joined = await claimFor(claimKey, id, stale, context);
+      } catch (error) {
+        unwatch();
+        await discard(id);
+        throw error;
+      }
+      if (joined !== undefined) {
+        unwatch();
+        await discard(id);
+        disposeFactory(factory as TokenSourceFactory);
+        return joined;
+      }
+    }
     if (key !== undefined) {
       try {
         await within(store.setActive!(key, id, { ttlMs: activeTtlMs, refresh: false }), livenessMs, 'the active stream of the key');
@@ -333,8 +402,71 @@ export function createRelay(options: RelayOptions = {}): Relay {
     producers.set(id, producer);
     producer.begin(unwatch, status);
     if (closed) producer.cancel('The relay was closed'); // close() ran while the stream was created
-    void producer.done.then(() => producers.delete(id));
-    return { id, done: producer.done };
+    void producer.done.then(() => {
+      producers.delete(id);
+      // The claim lasts as long as the stream is kept: ttlMs from its end.
+      if (claimKey !== undefined) store.claim!(claimKey, id, { ttlMs }).catch(() => undefined);
+    });
+    return { id, done: producer.done, created: true };
+  }
+
+  /** Takes the idempotency key for `id`; when another live stream holds it, that stream (to join). */
+  async function claimFor(claimKey: string, id: string, stale: string | undefined, context: unknown): Promise<RelayStream | undefined> {
+    let replacing = stale;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const holder = await within(store.claim!(claimKey, id, { ttlMs: activeTtlMs, replacing }), livenessMs, 'the idempotency key');
+      if (holder === id) return undefined;
+      const joined = await join(holder, context);
+      if (joined !== undefined) return joined;
+      replacing = holder;
+    }
+    throw new StreamAbortedError('The idempotency key kept changing hands');
+  }
+
+  /** The stream a claim names, to return instead of a new one; `undefined` when it is gone or its producer died. */
+  async function join(id: string, context: unknown): Promise<RelayStream | undefined> {
+    const info = isStreamId(id) ? await within(store.info(id), livenessMs, 'the stream info') : undefined;
+    if (info === undefined || (info.end === undefined && !info.alive)) return undefined;
+    if (authorize !== undefined && (await authorize({ id, metadata: info.metadata }, context)) !== true) {
+      throw new StreamNotFoundError('The idempotency key names a stream the caller may not read');
+    }
+    const local = producers.get(id);
+    let followed: Promise<ProducerResult> | undefined;
+    return {
+      id,
+      created: false,
+      get done() {
+        return local?.done ?? (followed ??= followEnd(id, info));
+      },
+    };
+  }
+
+  /** Resolves with the end of a stream produced elsewhere, as the store tells it. */
+  async function followEnd(id: string, first: StreamInfo): Promise<ProducerResult> {
+    let info: StreamInfo | undefined = first;
+    for (;;) {
+      if (info === undefined) return { outcome: 'failed', chunks: 0, error: new StreamNotFoundError() };
+      const chunks = info.lastIndex + 1;
+      if (info.end?.type === 'completed') return { outcome: 'completed', chunks };
+      if (info.end?.type === 'failed') {
+        const error = deserializeError(info.end.error);
+        return { outcome: info.end.error.code === 'aborted' ? 'cancelled' : 'failed', chunks, error };
+      }
+      if (!info.alive) return { outcome: 'failed', chunks, error: new ProducerLostError() };
+      if (closed) return { outcome: 'failed', chunks, error: new StreamAbortedError('The relay was closed') };
+      await new Promise((resolve) => setTimeout(resolve, livenessMs / 3));
+      try {
+        info = await within(store.info(id), livenessMs, 'the stream info');
+      } catch {
+        // The store is out: look again later.
+      }
+    }
+  }
+
+  /** Ends a stream created for a claim another request won; nobody knows its id, it expires by TTL. */
+  async function discard(id: string): Promise<void> {
+    const error = serializeError(new StreamAbortedError('Another request with the same idempotency key started first'));
+    await store.end(id, { type: 'failed', error }).catch(() => undefined);
   }
 
   async function active(key: string, activeOptions: RelayActiveOptions = {}): Promise<string | undefined> {
@@ -405,6 +537,28 @@ function activeRefresher(store: RelayStore, key: string, id: string, ttlMs: numb
     refreshedAt = now;
     // Best effort: a failed refresh is tried again at the next heartbeat.
     store.setActive!(key, id, { ttlMs, refresh: true }).catch(() => (refreshedAt = 0));
+  };
+}
+
+function checkIdempotencyKey(key: unknown, store: RelayStore): string | undefined {
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || key === '' || key.length > 1024) {
+    throw new TypeError(`Expected \`idempotencyKey\` to be a string of 1 to 1,024 characters, got ${describeValue(key)}`);
+  }
+  if (typeof store.claim !== 'function' || typeof store.getClaim !== 'function') {
+    throw new TypeError('Expected `store` to have claim() and getClaim() for an `idempotencyKey` (memoryStore and redisStore do), got a store without them');
+  }
+  return key;
+}
+
+/** Refreshes an idempotency claim from the producer's heartbeats, about three times per TTL. */
+function claimRefresher(store: RelayStore, claimKey: string, id: string, ttlMs: number): () => void {
+  let refreshedAt = performance.now();
+  return () => {
+    const now = performance.now();
+    if (now - refreshedAt < ttlMs / 3) return;
+    refreshedAt = now;
+    store.claim!(claimKey, id, { ttlMs }).catch(() => (refreshedAt = 0));
   };
 }
 

@@ -1,5 +1,6 @@
 import {
   BackpressureError,
+  BudgetExceededError,
   InvalidCursorError,
   InvalidJSONError,
   isTokenRelayError,
@@ -10,6 +11,7 @@ import {
   StreamNotFoundError,
   StreamTimeoutError,
   StoreUnavailableError,
+  type BudgetKind,
   type StreamLimitKind,
   type TimeoutPhase,
 } from '../errors.js';
@@ -117,6 +119,81 @@ export interface RelayStore {
    * pointer to a stream that ended or vanished is cleared. Optional, like {@link RelayStore.setActive}.
    */
   getActive?(key: string): Promise<string | undefined>;
+  /**
+   * Claims an idempotency key (already scoped and hashed by the relay) for the stream `id`, for
+   * `ttlMs`, in one atomic step: sets it when the key is free, names `id` already (a refresh), or
+   * names `replacing` (a stream found gone); otherwise changes nothing. Resolves with the id the key
+   * names afterwards: `id` when the claim is this caller's, the earlier stream's id when not.
+   * Optional: needed by `relay.start(…, { idempotencyKey })`; `memoryStore` and `redisStore` have it.
+   */
+  claim?(key: string, id: string, options: ClaimOptions): Promise<string>;
+  /** The stream id an idempotency key names, or `undefined`. Optional, like {@link RelayStore.claim}. */
+  getClaim?(key: string): Promise<string | undefined>;
+  /**
+   * `limitRate`'s check before a stream starts, one atomic step over the sliding windows of `key`:
+   * refuses when a window is used up (`requests`: one more would pass `max`; `tokens`, `cost`:
+   * the usage in the window has reached `max`), else records one request. Optional; `memoryStore`
+   * and `redisStore` have it.
+   */
+  checkRate?(key: string, limits: RateLimits): Promise<RateVerdict>;
+  /**
+   * Records `tokens` and `cost` (either may be negative: the real usage replacing an estimate) in
+   * the windows of `key` at the store's time, and answers the usage now in each window. Optional,
+   * like {@link RelayStore.checkRate}.
+   */
+  chargeRate?(key: string, charge: RateCharge): Promise<RateUsage>;
+}
+
+/** Options of {@link RelayStore.claim}. */
+export interface ClaimOptions {
+  /** How long the claim is kept unless claimed again, in ms. */
+  ttlMs: number;
+  /** Take the key over when it names this stream (found gone). */
+  replacing?: string | undefined;
+}
+
+/** A sliding window: at most `max` in any `windowMs`. */
+export interface RateWindow {
+  /** The most the window holds. */
+  max: number;
+  /** Its length, in ms. */
+  windowMs: number;
+}
+
+/** The windows {@link RelayStore.checkRate} checks; absent ones are not limited. */
+export interface RateLimits {
+  requests?: RateWindow | undefined;
+  tokens?: RateWindow | undefined;
+  cost?: RateWindow | undefined;
+}
+
+/** What {@link RelayStore.checkRate} answers. */
+export type RateVerdict =
+  | {
+      allowed: true;
+      /** Tokens in the token window (`0` without one). */
+      tokens: number;
+      /** Cost in the cost window (`0` without one). */
+      cost: number;
+    }
+  | {
+      allowed: false;
+      /** The first window found used up, in the order requests, tokens, cost. */
+      limit: 'requests' | 'tokens' | 'cost';
+      /** Until enough of that window slides out, in ms (at least 1). */
+      retryAfterMs: number;
+    };
+
+/** What {@link RelayStore.chargeRate} records: amounts and the windows they count in. */
+export interface RateCharge {
+  tokens?: { amount: number; windowMs: number } | undefined;
+  cost?: { amount: number; windowMs: number } | undefined;
+}
+
+/** The usage in each window after a {@link RelayStore.chargeRate}; `0` for a window not charged. */
+export interface RateUsage {
+  tokens: number;
+  cost: number;
 }
 
 /** Options of {@link RelayStore.setActive}. */
@@ -209,6 +286,12 @@ export type SlotGrant =
 /** The slot methods of a {@link RelayStore}: all that `limitStreams` needs. */
 export type SlotStore = Pick<RelayStore, 'acquireSlot' | 'refreshSlot' | 'releaseSlot'>;
 
+/**
+ * The rate methods of a {@link RelayStore}: all that `limitRate` needs (optional in the type, so
+ * `relay.store` fits; `limitRate` checks that they are there).
+ */
+export type RateStore = Pick<RelayStore, 'checkRate' | 'chargeRate'>;
+
 /** Stream ids: URL-safe, and safe inside a Redis key. */
 export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._:-]{0,199}$/;
 
@@ -267,6 +350,11 @@ export function deserializeError(stored: StoredError): Error {
     case 'limit':
       return new StreamLimitError(message, {
         limit: stored.limit as StreamLimitKind | undefined,
+        retryAfterMs: stored.retryAfterMs,
+      });
+    case 'budget-exceeded':
+      return new BudgetExceededError(message, {
+        limit: stored.limit as BudgetKind | undefined,
         retryAfterMs: stored.retryAfterMs,
       });
     case 'not-found':

@@ -1,4 +1,4 @@
-import { isProviderError, isTokenRelayError } from '../errors.js';
+import { isBudgetExceededError, isProviderError, isStreamLimitError, isTokenRelayError } from '../errors.js';
 import type { FinishReason, Usage } from '../types.js';
 import { describeValue } from '../validate.js';
 
@@ -124,12 +124,15 @@ export function sseHeaders(httpVersion?: string | undefined): Record<string, str
 
 /** The JSON data of the `done` frame: how the stream ended, and what is known about it. */
 export interface SSEDonePayload {
+  /** Why the stream ended: the last chunk's `finishReason`, or `'stop'` when the source ended without one. */
   finishReason: FinishReason;
   /** The index of the last chunk, if there was one. */
   index?: number | undefined;
   /** The usage of the last chunk, or else the last usage seen. */
   usage?: Usage | undefined;
+  /** The model that answered, when the provider said. */
   model?: string | undefined;
+  /** The provider that answered, e.g. `'openai'`. */
   provider?: string | undefined;
 }
 
@@ -137,10 +140,16 @@ export interface SSEDonePayload {
 export interface SSEErrorPayload {
   /** A `TokenRelayErrorCode`, or `'internal'` for any other error. */
   code: string;
+  /** A safe message (`'The provider failed'`, `'Internal error'`) unless `exposeErrors` is set; never a stack trace. */
   message: string;
+  /** The provider's HTTP status, on provider errors that had one. */
   status?: number | undefined;
+  /** Whether sending the same request again may succeed (429, 5xx, overload). */
   retryable?: boolean | undefined;
+  /** How long the provider asked to wait before a retry, in ms. */
   retryAfterMs?: number | undefined;
+  /** Which limit or budget was reached, for the `limit` and `budget-exceeded` codes. */
+  limit?: string | undefined;
 }
 
 /**
@@ -152,6 +161,12 @@ export function describeError(error: unknown, expose: boolean): SSEErrorPayload 
     const payload: SSEErrorPayload = { code: 'provider', message: expose ? error.message : 'The provider failed' };
     if (typeof error.status === 'number') payload.status = error.status;
     if (typeof error.retryable === 'boolean') payload.retryable = error.retryable;
+    if (typeof error.retryAfterMs === 'number') payload.retryAfterMs = error.retryAfterMs;
+    return payload;
+  }
+  if (isStreamLimitError(error) || isBudgetExceededError(error)) {
+    const payload: SSEErrorPayload = { code: error.code, message: error.message };
+    if (error.limit !== undefined) payload.limit = error.limit;
     if (typeof error.retryAfterMs === 'number') payload.retryAfterMs = error.retryAfterMs;
     return payload;
   }

@@ -17,7 +17,7 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-const INSTALL_HINT = 'install with: apt-get install redis-server';
+export const INSTALL_HINT = 'install with: apt-get install redis-server';
 
 /** The `redis-server` binary on PATH, if any. */
 export function findRedisServer(): string | undefined {
@@ -92,10 +92,11 @@ export async function startRedisServer(): Promise<RedisServer> {
   throw lastError;
 }
 
-function spawnServer(binary: string, port: number, dir: string): ChildProcess {
+/** Spawns `redis-server` on 127.0.0.1:`port` in `dir`, with no persistence, and `extra` arguments. */
+export function spawnServer(binary: string, port: number, dir: string, extra: readonly string[] = []): ChildProcess {
   return spawn(
     binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning', ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
 }
@@ -159,7 +160,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   };
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -171,7 +173,7 @@ function freePort(): Promise<number> {
 }
 
 /** Waits until the server answers PING (a raw RESP exchange: no client library needed here). */
-async function untilReady(child: ChildProcess, port: number): Promise<void> {
+export async function untilReady(child: ChildProcess, port: number): Promise<void> {
   let exited = false;
   child.once('exit', () => (exited = true));
   const deadline = performance.now() + 5_000;
@@ -198,7 +200,8 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-async function stop(child: ChildProcess, dir: string | undefined): Promise<void> {
+/** Stops a server (SIGTERM, then SIGKILL after 3 s) and removes `dir`. */
+export async function stop(child: ChildProcess, dir: string | undefined): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');

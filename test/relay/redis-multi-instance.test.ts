@@ -159,7 +159,7 @@ describe.skipIf(!available)('relay over Redis, two processes', () => {
   async function slotsOf(user: string): Promise<number> {
     const [seconds, micros] = (await admin.call('TIME')) as [string, string];
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    return Number(await admin.call('ZCOUNT', `${prefix}slot:${user}`, `(${now}`, '+inf'));
+    return Number(await admin.call('ZCOUNT', `${prefix}slot:{${user}}`, `(${now}`, '+inf'));
   }
 
   async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {

@@ -44,7 +44,7 @@ describe('relay errors', () => {
     const limited = toHttpError(new StreamLimitError('Too many open streams', { retryAfterMs: 1_500 }), false);
     expect(limited.status).toBe(429);
     expect(limited.headers['Retry-After']).toBe('2');
-    expect(JSON.parse(limited.body)).toEqual({ error: { code: 'limit', message: 'Too many open streams' } });
+    expect(JSON.parse(limited.body)).toEqual({ error: { code: 'limit', message: 'Too many open streams', limit: 'per-key', retryAfterMs: 1500 } });
     expect(toHttpError(new StreamLimitError(), false).headers['Retry-After']).toBeUndefined();
     expect(toHttpError(new ProducerLostError(), false).status).toBe(500);
   });

@@ -1,4 +1,5 @@
 import {
+  isBudgetExceededError,
   isInvalidCursorError,
   isInvalidRequestError,
   isProviderError,
@@ -32,7 +33,7 @@ export function toHttpError(error: unknown, exposeErrors: boolean, protocol?: Pr
   };
   const status = statusOf(error);
   if (status === 429 || status === 503) {
-    const retryAfterMs = isProviderError(error) || isStreamLimitError(error) ? error.retryAfterMs : undefined;
+    const retryAfterMs = isProviderError(error) || isStreamLimitError(error) || isBudgetExceededError(error) ? error.retryAfterMs : undefined;
     if (retryAfterMs !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   }
   const body = protocol === undefined ? JSON.stringify({ error: payload }) : protocol.errorBody(payload);
@@ -50,7 +51,7 @@ function statusOf(error: unknown): number {
   }
   if (isInvalidCursorError(error) || isInvalidRequestError(error)) return 400;
   if (isStreamNotFoundError(error)) return 404;
-  if (isStreamLimitError(error)) return 429;
+  if (isStreamLimitError(error) || isBudgetExceededError(error)) return 429;
   if (isStoreUnavailableError(error)) return 503;
   if (isTokenRelayError(error)) return error.code === 'aborted' ? 499 : 500;
   return 500;
