@@ -2,16 +2,22 @@
 //   npm run example:hono   then   curl -N -X POST localhost:3002/chat -d '{"prompt":"hi"}'
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { streamTokens } from 'tokenrelay/hono';
+import { sse } from 'tokenrelay/hono';
 import { createLlm, messagesFrom } from './shared/llm.ts';
 
 const { llm, name, close } = await createLlm();
 const app = new Hono();
 
-app.post('/chat', async (c) => {
-  const messages = messagesFrom(await c.req.json().catch(() => undefined));
-  return streamTokens(c, (signal) => llm(messages, signal), { timeout: { firstTokenMs: 30_000 } });
-});
+app.post(
+  '/chat',
+  sse(
+    async (c, signal) => {
+      const messages = messagesFrom(await c.req.json().catch(() => undefined));
+      return llm(messages, signal);
+    },
+    { timeout: { firstTokenMs: 30_000 } },
+  ),
+);
 
 const port = Number(process.env.PORT ?? 3002);
 const server = serve({ fetch: app.fetch, port }, () => {

@@ -23,7 +23,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { WebSocketServer } from 'ws';
 import { sse } from '../../src/servers/express.ts';
-import { streamTokens } from '../../src/servers/hono.ts';
+import { sendSSE as sendHonoSSE } from '../../src/servers/hono.ts';
 import { sendSSE, type SendSSEOptions, type SendSSEResult } from '../../src/servers/node.ts';
 import { toResponse } from '../../src/servers/web.ts';
 import { sendOverWebSocket } from '../../src/servers/ws.ts';
@@ -195,7 +195,7 @@ export const ADAPTERS: readonly AdapterKind[] = ['node', 'express', 'hono', 'web
 
 /**
  * Starts `kind` on its own server, streaming from `openai`: `POST /chat` for the HTTP adapters
- * (`sendSSE` on `node:http`, `sse()` on Express 5, `streamTokens` on Hono and a bare
+ * (`sendSSE` on `node:http`, `sse()` on Express 5, `sendSSE` on Hono and a bare
  * `toResponse` fetch handler, both on `@hono/node-server`), and for `ws` a WebSocket server on
  * which each message `{ "prompt" }` starts an answer.
  */
@@ -213,7 +213,7 @@ export function startAdapter(kind: AdapterKind, openai: OpenAI): Promise<Listeni
       const app = new Hono();
       app.post('/chat', async (c) => {
         const { prompt } = (await c.req.json()) as { prompt: string };
-        return streamTokens(c, source(prompt));
+        return sendHonoSSE(c, source(prompt));
       });
       return listening(createAdaptorServer({ fetch: app.fetch }) as Server);
     }

@@ -3,10 +3,12 @@ import type { TokenChunk } from '../types.js';
 import { assertFunction, describeValue } from '../validate.js';
 import { sendPlanned } from './internal/node-response.js';
 import { planNode } from './internal/node-writer.js';
-import type { SendSSEOptions } from './node.js';
+import type { TokenSourceInput } from './internal/response-stream.js';
+import type { SendSSEOptions, SendSSEResult } from './node.js';
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
+export type { StreamLogError, StreamLogger, StreamLogRecord, TokenSourceInput } from './internal/response-stream.js';
 export type { SendSSEOptions, SendSSEOutcome, SendSSEResult } from './node.js';
 
 /**
@@ -68,4 +70,24 @@ async function* awaited(source: PromiseLike<AsyncIterable<TokenChunk>>): AsyncGe
 
 function isThenable(value: unknown): value is PromiseLike<AsyncIterable<TokenChunk>> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Streams TokenChunks as Server-Sent Events from inside an Express handler you already have:
+ * {@link sse} without the route (the same function as `tokenrelay/node`'s, typed for Express).
+ * Resolves once the response has ended, with how it ended; rejects only for bad arguments (a
+ * `TypeError`, before the response is touched), never because the client left.
+ *
+ * @param source - A factory `(signal) => AsyncIterable<TokenChunk>` (recommended), or a stream.
+ * @example
+ * ```ts
+ * app.post('/chat', express.json(), async (req, res) => {
+ *   const { outcome, metrics } = await sendSSE(req, res, (signal) =>
+ *     streamOpenAI(openai, { model: 'gpt-4o-mini', messages: req.body.messages }, { signal }));
+ *   console.log(outcome, metrics.ttftMs);
+ * });
+ * ```
+ */
+export async function sendSSE(req: Request, res: Response, source: TokenSourceInput, options: SendSSEOptions = {}): Promise<SendSSEResult> {
+  return sendPlanned(req, res, source, planNode(options));
 }

@@ -1,26 +1,78 @@
-import type { Context } from 'hono';
-import { describeValue } from '../validate.js';
+import type { Context, Env, Input } from 'hono';
+import type { BlankInput } from 'hono/types';
+import type { TokenChunk } from '../types.js';
+import { assertFunction, describeValue } from '../validate.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
-import { toResponse, type ToResponseOptions } from './web.js';
+import { bindFactory } from './internal/route-source.js';
+import { planWeb, respondPlanned, WEB_KEYS, type WebPlan } from './internal/web-response.js';
+import type { ToResponseOptions } from './web.js';
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
-export type { StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
+export type { StreamLogError, StreamLogger, StreamLogRecord, StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
 
 /**
- * Options of {@link streamTokens}: those of `toResponse`, without `request` (it is `c.req.raw`).
+ * Options of {@link sse} and {@link sendSSE}: those of `toResponse`, without `request` (it is
+ * `c.req.raw`), `writeTimeoutMs` and `protocol` included.
  *
  * @example
  * ```ts
- * const options: StreamTokensOptions = { timeout: { idleMs: 30_000 }, heartbeatMs: 10_000 };
+ * const options: SendSSEOptions = { timeout: { idleMs: 30_000 }, heartbeatMs: 10_000, writeTimeoutMs: 10_000 };
  * ```
  */
-export type StreamTokensOptions = Omit<ToResponseOptions, 'request'>;
+export type SendSSEOptions = Omit<ToResponseOptions, 'request'>;
 
 /**
- * Answers a Hono request with the stream as Server-Sent Events; the client going away
- * (`c.req.raw.signal`, or the runtime cancelling the body) aborts the source. Works wherever
- * Hono runs: `@hono/node-server`, Bun, Deno, Cloudflare Workers.
+ * Starts the stream of one request from its Hono context. Hand `signal` to the provider SDK: it
+ * aborts when the client goes away. May return a promise of the stream (e.g. after `c.req.json()`).
+ *
+ * @example
+ * ```ts
+ * const factory: HonoSourceFactory = async (c, signal) => {
+ *   const { messages } = await c.req.json();
+ *   return streamOpenAI(openai, { model: 'gpt-4o-mini', messages }, { signal });
+ * };
+ * ```
+ */
+export type HonoSourceFactory<E extends Env = any, P extends string = any, I extends Input = BlankInput> = (
+  c: Context<E, P, I>,
+  signal: AbortSignal,
+) => AsyncIterable<TokenChunk> | PromiseLike<AsyncIterable<TokenChunk>>;
+
+/** `c.req.raw` is the request: it must not come in the options as well. */
+const HONO_KEYS = WEB_KEYS.filter((key) => key !== 'request');
+
+/**
+ * A Hono handler that answers with what `factory` returns as Server-Sent Events, with everything
+ * {@link sendSSE} does: the client going away (`c.req.raw.signal`, or the runtime cancelling the
+ * body) aborts the provider request, the body is pulled as the client reads, `writeTimeoutMs`
+ * drops a client that stopped reading, and an error before the first chunk is answered with its
+ * own status. Works wherever Hono runs: `@hono/node-server`, Bun, Deno, Cloudflare Workers.
+ *
+ * The factory is called once per request; if it throws (or its promise rejects), the client gets
+ * the same answer as an early provider error (JSON, status 500), and the error goes to `logger`,
+ * `monitor.onError` or the console. Options are checked when `sse()` is called.
+ *
+ * @example
+ * ```ts
+ * app.post('/chat', sse(async (c, signal) => {
+ *   const { messages } = await c.req.json();
+ *   return streamOpenAI(openai, { model: 'gpt-4o-mini', messages }, { signal });
+ * }, { timeout: { idleMs: 30_000 } }));
+ * ```
+ */
+export function sse<E extends Env = any, P extends string = any, I extends Input = BlankInput>(
+  factory: HonoSourceFactory<E, P, I>,
+  options: SendSSEOptions = {},
+): (c: Context<E, P, I>) => Promise<Response> {
+  assertFunction('factory', factory);
+  const plan = planWeb(options, HONO_KEYS);
+  return (c) => respond(c, bindFactory(factory, c), plan);
+}
+
+/**
+ * Answers a Hono request with the stream as Server-Sent Events, from inside a handler you already
+ * have: {@link sse} without the route. Return what it resolves with from the handler.
  *
  * Like `toResponse` from `tokenrelay/web`, it waits (up to `statusWindowMs`) for the first
  * chunk, so a provider error before it is answered with its own status and a JSON body.
@@ -32,22 +84,23 @@ export type StreamTokensOptions = Omit<ToResponseOptions, 'request'>;
  * ```ts
  * app.post('/chat', async (c) => {
  *   const { messages } = await c.req.json();
- *   return streamTokens(c, (signal) => streamOpenAI(openai, { model: 'gpt-4o-mini', messages }, { signal }));
+ *   return sendSSE(c, (signal) => streamOpenAI(openai, { model: 'gpt-4o-mini', messages }, { signal }));
  * });
  * ```
  */
-export async function streamTokens(
-  c: Context,
-  source: TokenSourceInput,
-  options: StreamTokensOptions = {},
-): Promise<Response> {
+export async function sendSSE(c: Context, source: TokenSourceInput, options: SendSSEOptions = {}): Promise<Response> {
+  assertContext(c);
+  return respond(c, source, planWeb(options, HONO_KEYS));
+}
+
+async function respond(c: Context, source: TokenSourceInput, plan: WebPlan): Promise<Response> {
+  const response = await respondPlanned(source, plan, c.req.raw);
+  // newResponse merges what `c.header()` set before; the body stream is passed on, not copied.
+  return c.newResponse(response.body, response);
+}
+
+function assertContext(c: Context): void {
   if (c === null || typeof c !== 'object' || typeof c.newResponse !== 'function' || c.req?.raw === undefined) {
     throw new TypeError(`Expected \`c\` to be a Hono Context, got ${describeValue(c)}`);
   }
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
-  }
-  const response = await toResponse(source, { ...options, request: c.req.raw });
-  // newResponse merges what `c.header()` set before; the body stream is passed on, not copied.
-  return c.newResponse(response.body, response);
 }

@@ -88,14 +88,19 @@ export function sseObservable(source: TokenSourceInput, options: SseObservableOp
 
 /** The parts of a Fastify request that {@link sendSSE} uses (Nest's Fastify platform: `@Req()`). */
 export interface FastifyRequestLike {
+  /** The Node request underneath. */
   readonly raw: NodeRequest;
 }
 
 /** The parts of a Fastify reply that {@link sendSSE} uses (Nest's Fastify platform: `@Res()`). */
 export interface FastifyReplyLike {
+  /** The Node response underneath, written raw after the hijack. */
   readonly raw: NodeResponse;
+  /** Whether Fastify already sent the reply. */
   readonly sent: boolean;
+  /** The headers set on the reply so far (`@fastify/cors`…), sent with the stream. */
   getHeaders(): Record<string, number | string | string[] | undefined>;
+  /** Tells Fastify the reply is written by hand. */
   hijack(): unknown;
 }
 

@@ -15,29 +15,39 @@ export type { WebSocketLike } from './internal/websocket-link.js';
 
 /** A chunk of the answer, as is: `chunk.type` is the chunk's kind (`'text'`, `'reasoning'`, `'tool-call'`). */
 export interface WebSocketTokenMessage {
+  /** Always `'token'`: tells this message apart from the other {@link WebSocketMessage} kinds. */
   type: 'token';
   /** The `streamId` option, when set. */
   streamId?: string | undefined;
+  /** The chunk as the source produced it; the last chunk's `finishReason` and `usage` go in the `done` message instead. */
   chunk: TokenChunk;
 }
 
 /** The end of an answer: `{ finishReason, index?, usage?, model?, provider? }`, as the SSE `done` event. */
 export interface WebSocketDoneMessage extends SSEDonePayload {
+  /** Always `'done'`: the answer ended normally, and no more messages come for this stream. */
   type: 'done';
+  /** The `streamId` option, when set. */
   streamId?: string | undefined;
 }
 
 /** The end of a failed answer: `{ code, message, status?, retryable?, retryAfterMs? }`, as the SSE `error` event. */
 export interface WebSocketErrorMessage extends SSEErrorPayload {
+  /** Always `'error'`: the answer failed (or was stopped by `signal`), and no more messages come for this stream. */
   type: 'error';
+  /** The `streamId` option, when set. */
   streamId?: string | undefined;
 }
 
 /** Sent by {@link closeAllStreams} before the socket is closed: reconnect after `retryMs`. */
 export interface WebSocketShutdownMessage {
+  /** Always `'shutdown'`: the server is going away, and the socket is about to close. */
   type: 'shutdown';
+  /** The `streamId` option, when set. */
   streamId?: string | undefined;
+  /** How long to wait before reconnecting, in ms: {@link CloseAllStreamsOptions.retryMs}. */
   retryMs: number;
+  /** Why, for the client: {@link CloseAllStreamsOptions.reason}, else `'The server is shutting down'`. */
   message: string;
 }
 
@@ -59,7 +69,7 @@ export type WebSocketMessage =
   | WebSocketErrorMessage
   | WebSocketShutdownMessage;
 
-/** Options of {@link sendOverWebSocket}: the pipeline's (`timeout`, `backpressure`, `monitor`) and the socket's. */
+/** Options of {@link sendOverWebSocket}: the pipeline's (`timeout`, `backpressure`, `monitor`, `logger`) and the socket's (`maxBufferedAmount`, `writeTimeoutMs`, …). */
 export interface SendOverWebSocketOptions extends ChunkStreamOptions {
   /**
    * Stops reading the source while `socket.bufferedAmount` is above this many bytes, until it
@@ -68,6 +78,19 @@ export interface SendOverWebSocketOptions extends ChunkStreamOptions {
    * @defaultValue `65536`
    */
   maxBufferedAmount?: number | undefined;
+  /**
+   * How long `socket.bufferedAmount` may stay above `maxBufferedAmount` (the client stopped
+   * reading) before the client is considered gone: the socket is dropped (`terminate()` on a `ws`
+   * socket, else closed), so every answer it carries ends, and the provider request is aborted
+   * (`outcome: 'aborted'`, `metrics.error` a `StreamAbortedError`). `Infinity` waits forever; so
+   * does a socket without `bufferedAmount`, or `maxBufferedAmount: Infinity`, which never wait.
+   * @defaultValue `30_000`
+   * @example
+   * ```ts
+   * sendOverWebSocket(socket, factory, { maxBufferedAmount: 256 * 1024, writeTimeoutMs: 10_000 });
+   * ```
+   */
+  writeTimeoutMs?: number | undefined;
   /**
    * Closes the socket with code `1000` after the `done` or `error` message. Off by default: a chat
    * socket usually carries several answers.
@@ -96,11 +119,15 @@ export interface SendOverWebSocketOptions extends ChunkStreamOptions {
 export interface WebSocketStreamResult {
   /** How the stream ended: `'aborted'` when the socket closed or `signal` aborted. Same as `metrics.outcome`. */
   outcome: StreamOutcome;
+  /** The stream's measurements (time to first token, duration, output tokens, usage, cost, error): the same object `monitor.onFinish` receives. */
   metrics: StreamMetrics;
 }
 
 /** Every adapter's pipeline keys, plus the socket's. */
-const WEBSOCKET_KEYS = [...CHUNK_STREAM_KEYS, 'maxBufferedAmount', 'closeOnEnd', 'streamId', 'signal', 'exposeErrors'] as const;
+const WEBSOCKET_KEYS = [...CHUNK_STREAM_KEYS, 'maxBufferedAmount', 'writeTimeoutMs', 'closeOnEnd', 'streamId', 'signal', 'exposeErrors'] as const;
+
+/** Beyond the largest setTimeout delay, runtimes fire after 1 ms instead: such a limit means none. */
+const MAX_DELAY = 2_147_483_647;
 
 // Long enough for a closing handshake, short enough for a deploy; then the connection is dropped.
 const SHUTDOWN_CLOSE_MS = 1000;
@@ -131,8 +158,9 @@ export function sendOverWebSocket(
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
   }
-  const { maxBufferedAmount = 65_536, closeOnEnd = false, streamId, signal, exposeErrors = false } = options;
+  const { maxBufferedAmount = 65_536, writeTimeoutMs = 30_000, closeOnEnd = false, streamId, signal, exposeErrors = false } = options;
   assertNumber('maxBufferedAmount', maxBufferedAmount, { allowInfinity: true });
+  assertNumber('writeTimeoutMs', writeTimeoutMs, { min: 1, allowInfinity: true });
   assertBoolean('closeOnEnd', closeOnEnd);
   assertBoolean('exposeErrors', exposeErrors);
   if (streamId !== undefined && typeof streamId !== 'string') {
@@ -140,12 +168,13 @@ export function sendOverWebSocket(
   }
   if (signal !== undefined) assertSignal('signal', signal);
   const stream = openChunkStream(source, planChunkStream(options, WEBSOCKET_KEYS), { id: streamId });
-  const config = { maxBufferedAmount, closeOnEnd, streamId, signal, exposeErrors };
+  const config = { maxBufferedAmount, writeTimeoutMs, closeOnEnd, streamId, signal, exposeErrors };
   return new WebSocketRelay(linkOf(socket), stream, config).run();
 }
 
 interface RelayConfig {
   maxBufferedAmount: number;
+  writeTimeoutMs: number;
   closeOnEnd: boolean;
   streamId: string | undefined;
   signal: AbortSignal | undefined;
@@ -204,7 +233,7 @@ class WebSocketRelay {
     const link = this.#link;
     const max = this.#config.maxBufferedAmount;
     for (;;) {
-      if (link.full(max)) await link.drained(max, controller.signal);
+      if (link.full(max)) await this.#drained(max);
       let result: IteratorResult<TokenChunk>;
       try {
         result = await chunks.next();
@@ -214,6 +243,23 @@ class WebSocketRelay {
         return this.#send(this.#errorMessage(error));
       }
       if (result.value.finishReason !== undefined) return;
+    }
+  }
+
+  /** Waits for the socket to drain, for `writeTimeoutMs` at most: then the client is dropped. */
+  async #drained(max: number): Promise<void> {
+    const { controller } = this.#stream;
+    const ms = this.#config.writeTimeoutMs;
+    if (ms > MAX_DELAY) return this.#link.drained(max, controller.signal);
+    const timer = setTimeout(() => {
+      // A socket that stays full carries nothing for any of its answers: dropping it ends them all.
+      this.#link.drop();
+      controller.abort(new StreamAbortedError(`The client read nothing for ${ms} ms`));
+    }, ms);
+    try {
+      await this.#link.drained(max, controller.signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

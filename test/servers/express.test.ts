@@ -8,7 +8,7 @@ import express4Module from 'express4';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { tokens, type StreamMetrics, type TokenChunk } from 'tokenrelay';
-import { closeAllStreams, sse } from 'tokenrelay/express';
+import { closeAllStreams, sendSSE, sse, type SendSSEResult } from 'tokenrelay/express';
 import { closeAllStreams as closeAllNodeStreams } from 'tokenrelay/node';
 import { streamOpenAI } from 'tokenrelay/openai';
 import { startMockProvider, type MockProvider, type MockScript } from 'tokenrelay/testing';
@@ -311,5 +311,39 @@ describe.each([
     expect(() => sse(factory, { backpressure: { highWaterMark: 0 } })).toThrow(TypeError);
     expect(() => sse(factory, { statusWindowMs: Number.NaN })).toThrow(TypeError);
     expect(() => sse(factory, { headers: { 'Bad Name': 'x' } })).toThrow(TypeError);
+  });
+});
+
+describe('sendSSE from tokenrelay/express', () => {
+  it('is the node sendSSE, typed for Express: streams from a handler you already have and resolves with the outcome', async () => {
+    const { openai } = await startProvider({ tokens: ['Hel', 'lo'], delayMs: 1 });
+    const results = deferred<SendSSEResult>();
+    const app = express5();
+    app.post('/chat', express5.json(), async (req, res) => {
+      const messages = (req.body as typeof chat).messages;
+      results.resolve(await sendSSE(req, res, (signal) => streamOpenAI(openai, { model, messages }, { signal }), { headers: { 'X-Extra': 'yes' } }));
+    });
+    const client = await openSSE(`${await listen(app)}/chat`, { method: 'POST', body: chat });
+    await client.ended;
+    expect(client.response.headers).toMatchObject({ 'content-type': 'text/event-stream; charset=utf-8', 'x-extra': 'yes' });
+    expect(tokenText(client.events)).toBe('Hello');
+    const result = await results.promise;
+    expect(result).toMatchObject({ outcome: 'completed', status: 200, metrics: { outcome: 'completed' } });
+  });
+
+  it('rejects bad arguments with a TypeError before touching the response', async () => {
+    const app = express5();
+    const errors: unknown[] = [];
+    app.get('/chat', (req, res, next) => {
+      sendSSE(req, res, () => tokens([]), { writeTimeout: 5 } as never).catch((error: unknown) => {
+        errors.push(error);
+        next(error);
+      });
+    });
+    const response = await fetch(`${await listen(app)}/chat`);
+    expect(response.status).toBe(500);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(TypeError);
+    expect(String(errors[0])).toMatch(/writeTimeout/);
   });
 });

@@ -8,7 +8,7 @@ import { cors } from 'hono/cors';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { StreamMetrics, TokenChunk } from 'tokenrelay';
-import { closeAllStreams, streamTokens, type StreamTokensOptions } from 'tokenrelay/hono';
+import { closeAllStreams, sendSSE, sse, type HonoSourceFactory, type SendSSEOptions } from 'tokenrelay/hono';
 import { streamOpenAI } from 'tokenrelay/openai';
 import { startMockProvider, type MockProvider } from 'tokenrelay/testing';
 import { liveStreamCount } from '../../src/servers/internal/registry.js';
@@ -31,26 +31,36 @@ afterEach(async () => {
   await vi.waitFor(() => expect(liveStreamCount()).toBe(0));
 });
 
-/** The app under test: POST /chat reads a JSON body, GET /chat does not. */
-function chatApp(options: StreamTokensOptions = {}): Hono {
+type Entry = 'sendSSE' | 'sse()';
+
+/**
+ * The app under test, served by `sendSSE` inside a handler or by an `sse()` handler: POST /chat
+ * reads a JSON body, GET /chat does not; both set headers with `c.header()` before streaming.
+ */
+function chatApp(options: SendSSEOptions = {}, entry: Entry = 'sendSSE'): Hono {
   const app = new Hono();
   app.use('/cors/*', cors({ origin: '*' }));
-  const chat = async (c: Context) => {
+  const before = async (c: Context): Promise<void> => {
     if (c.req.method === 'POST') expect(await c.req.json()).toEqual({ content: 'Hi' });
     c.header('X-Request-Id', 'r-1');
     c.header('Content-Type', 'text/plain');
-    return streamTokens(c, (signal) => streamOpenAI(openai, params, { signal }), options);
   };
-  app.get('/chat', chat);
-  app.post('/chat', chat);
-  app.get('/cors/chat', chat);
+  const factory: HonoSourceFactory = async (c, signal) => {
+    await before(c);
+    return streamOpenAI(openai, params, { signal });
+  };
+  const handler = entry === 'sse()' ? sse(factory, options) : (c: Context) => sendSSE(c, (signal) => factory(c, signal) as AsyncIterable<never>, options);
+  app.get('/chat', handler);
+  app.post('/chat', handler);
+  app.get('/cors/chat', handler);
   return app;
 }
 
-describe('streamTokens in process (app.request)', () => {
+describe.each(['sendSSE', 'sse()'] as const)('hono %s in process (app.request)', (entry) => {
+  const entryApp = (options: SendSSEOptions = {}) => chatApp(options, entry);
   it('streams token and done events with the SSE headers, keeping headers set with c.header()', async () => {
     provider.setScript({ tokens: ['Hel', 'lo'] });
-    const response = await chatApp().request('/chat', {
+    const response = await entryApp().request('/chat', {
       method: 'POST',
       body: JSON.stringify({ content: 'Hi' }),
       headers: { 'content-type': 'application/json' },
@@ -69,7 +79,7 @@ describe('streamTokens in process (app.request)', () => {
 
   it('works behind middleware (cors)', async () => {
     provider.setScript({ tokens: ['a'] });
-    const response = await chatApp().request('/cors/chat', { headers: { origin: 'https://example.com' } });
+    const response = await entryApp().request('/cors/chat', { headers: { origin: 'https://example.com' } });
     expect(response.headers.get('access-control-allow-origin')).toBe('*');
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     expect((await readAll(response)).map((e) => e.event)).toEqual(['token', 'done']);
@@ -77,7 +87,7 @@ describe('streamTokens in process (app.request)', () => {
 
   it('answers an early 429 with its status, Retry-After and a JSON body', async () => {
     provider.setScript({ fault: { kind: 'http-error', status: 429, headers: { 'retry-after': '5' } } });
-    const response = await chatApp().request('/chat');
+    const response = await entryApp().request('/chat');
     expect(response.status).toBe(429);
     expect(response.headers.get('retry-after')).toBe('5');
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -86,7 +96,7 @@ describe('streamTokens in process (app.request)', () => {
 
   it('turns an error after the first token into the `error` event', async () => {
     provider.setScript({ tokens: ['a', 'b'], fault: { kind: 'error-event', afterTokens: 1 } });
-    const events = await readAll(await chatApp().request('/chat'));
+    const events = await readAll(await entryApp().request('/chat'));
     expect(events.map((e) => e.event)).toEqual(['token', 'error']);
   });
 
@@ -94,7 +104,7 @@ describe('streamTokens in process (app.request)', () => {
     provider.setScript({ tokens: manyTokens(300), delayMs: 10 });
     const metrics = deferred<StreamMetrics>();
     const controller = new AbortController();
-    const app = chatApp({ monitor: { onFinish: metrics.resolve } });
+    const app = entryApp({ monitor: { onFinish: metrics.resolve } });
     const response = await app.request(new Request('http://localhost/chat', { signal: controller.signal }));
     const reader = response.body!.getReader();
     const events = await readUntil(reader, 3);
@@ -108,18 +118,72 @@ describe('streamTokens in process (app.request)', () => {
     await reader.cancel();
   });
 
-  it('rejects a value that is not a Context with a TypeError', async () => {
-    await expect(streamTokens({} as never, () => (async function* () {})())).rejects.toThrow(
+});
+
+describe('hono sse() and sendSSE: arguments and factory errors', () => {
+  it('sse() checks its options when the handler is made, not per request', () => {
+    const factory: HonoSourceFactory = () => (async function* () {})();
+    expect(() => sse(42 as never)).toThrow(new TypeError('Expected `factory` to be a function, got 42'));
+    expect(() => sse(factory, { writeTimeoutMs: 0 })).toThrow(new TypeError('Expected `writeTimeoutMs` to be a number >= 1, got 0'));
+    expect(() => sse(factory, { timeout: { idleMS: 5 } } as never)).toThrow(/did you mean `idleMs`\?/);
+    expect(() => sse(factory, { status: 204 })).toThrow(TypeError);
+    expect(() => sse(factory, { protocol: 'nope' } as never)).toThrow(TypeError);
+    // `c.req.raw` is the request: passing one as well is a mistake.
+    expect(() => sse(factory, { request: new Request('http://localhost/') } as never)).toThrow(/`request`/);
+  });
+
+  it('sendSSE rejects a value that is not a Context, and a `request` option, with a TypeError', async () => {
+    await expect(sendSSE({} as never, () => (async function* () {})())).rejects.toThrow(
       /Expected `c` to be a Hono Context, got an object/,
     );
+    const app = new Hono();
+    app.get('/chat', (c) => sendSSE(c, () => (async function* () {})(), { request: c.req.raw } as never));
+    app.onError((error, c) => c.text(String(error), 500));
+    expect(await (await app.request('/chat')).text()).toMatch(/TypeError: .*`request`/);
+  });
+
+  it('sse() gives the factory the typed context and the signal, and takes `protocol`', async () => {
+    provider.setScript({ tokens: ['Hel', 'lo'] });
+    const seen: unknown[] = [];
+    const app = new Hono();
+    app.post(
+      '/chat/:id',
+      sse(
+        async (c, signal) => {
+          seen.push(c.req.param('id'), signal instanceof AbortSignal);
+          const { content } = await c.req.json<{ content: string }>();
+          return streamOpenAI(openai, { ...params, messages: [{ role: 'user', content }] }, { signal });
+        },
+        { protocol: 'ndjson' },
+      ),
+    );
+    const response = await app.request('/chat/c-7', { method: 'POST', body: JSON.stringify({ content: 'Hi' }) });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+    expect(await response.text()).toMatch(/"Hel"[\s\S]*"lo"/);
+    expect(seen).toEqual(['c-7', true]);
+  });
+
+  it('answers a factory that throws or rejects with a JSON 500, reported to monitor', async () => {
+    const outcomes: string[] = [];
+    const monitor = { onFinish: (metrics: StreamMetrics) => void outcomes.push(metrics.outcome), onError: () => undefined };
+    const app = new Hono();
+    app.get('/throws', sse(() => { throw new Error('database is down: secret detail'); }, { monitor }));
+    app.get('/rejects', sse(async () => { throw new Error('later'); }, { monitor }));
+    for (const path of ['/throws', '/rejects']) {
+      const response = await app.request(path);
+      expect(response.status).toBe(500);
+      expect(await response.json()).toEqual({ error: { code: 'internal', message: 'Internal error' } });
+    }
+    expect(outcomes).toEqual(['error', 'error']);
   });
 });
 
-describe('streamTokens with an async factory and writeTimeoutMs', () => {
+describe('hono sendSSE with an async factory and writeTimeoutMs', () => {
   it('streams what an async factory resolves with', async () => {
     const app = new Hono();
     app.get('/chat', (c) =>
-      streamTokens(c, async (signal) => {
+      sendSSE(c, async (signal) => {
         await new Promise((resolve) => setImmediate(resolve));
         return streamOpenAI(openai, params, { signal });
       }),
@@ -137,7 +201,7 @@ describe('streamTokens with an async factory and writeTimeoutMs', () => {
     let produced = 0;
     const app = new Hono();
     app.get('/chat', (c) =>
-      streamTokens(
+      sendSSE(
         c,
         async function* (): AsyncGenerator<TokenChunk> {
           try {
@@ -169,12 +233,12 @@ describe('streamTokens with an async factory and writeTimeoutMs', () => {
   });
 });
 
-describe('streamTokens on @hono/node-server', () => {
-  for (const method of ['GET', 'POST'] as const) {
-    it(`a client disconnect after 3 tokens closes the provider request within 100 ms (${method})`, async () => {
+describe('hono on @hono/node-server', () => {
+  for (const [method, entry] of [['GET', 'sendSSE'], ['POST', 'sendSSE'], ['GET', 'sse()'], ['POST', 'sse()']] as const) {
+    it(`a client disconnect after 3 tokens closes the provider request within 100 ms (${entry}, ${method})`, async () => {
       provider.setScript({ tokens: manyTokens(300), delayMs: 10 });
       const metrics = deferred<StreamMetrics>();
-      const port = await listen(chatApp({ monitor: { onFinish: metrics.resolve } }));
+      const port = await listen(chatApp({ monitor: { onFinish: metrics.resolve } }, entry));
       const client = openSSE(port, method, method === 'POST' ? JSON.stringify({ content: 'Hi' }) : undefined);
       await client.until((events) => events.length >= 3);
       expect(client.headers['content-type']).toBe('text/event-stream; charset=utf-8');

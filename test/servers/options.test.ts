@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { monitored, toSSE, withBackpressure, withTimeout, type TokenChunk } from 'tokenrelay';
 import { sse } from 'tokenrelay/express';
-import { streamTokens } from 'tokenrelay/hono';
+import { sendSSE as sendHonoSSE } from 'tokenrelay/hono';
 import { sendSSE } from 'tokenrelay/node';
 import { toResponse } from 'tokenrelay/web';
 import { sendOverWebSocket } from 'tokenrelay/ws';
@@ -53,12 +53,12 @@ describe.each(badOptions)('%s', (_case, options, message) => {
     await expect(toResponse(answer(), { request, ...options } as never)).rejects.toThrow(message);
   });
 
-  it('hono streamTokens(): rejects with a TypeError', async () => {
+  it('hono sendSSE(): rejects with a TypeError', async () => {
     const app = new Hono();
     let failure: unknown;
     app.post('/chat', async (c) => {
       try {
-        return await streamTokens(c, answer(), options as never);
+        return await sendHonoSSE(c, answer(), options as never);
       } catch (error) {
         failure = error;
         return c.text('checked', 400);

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { WebSocket, WebSocketServer } from 'ws';
 import { ProviderError, type StreamMetrics, type TokenChunk } from 'tokenrelay';
 import { sse } from 'tokenrelay/express';
-import { streamTokens } from 'tokenrelay/hono';
+import { sendSSE as sendHonoSSE } from 'tokenrelay/hono';
 import { closeAllStreams, sendSSE, type SendSSEOptions, type StreamLogRecord } from 'tokenrelay/node';
 import { toResponse } from 'tokenrelay/web';
 import { sendOverWebSocket } from 'tokenrelay/ws';
@@ -162,11 +162,11 @@ const adapters: Adapter[] = [
     connect: openSSE,
   },
   {
-    name: 'hono streamTokens',
+    name: 'hono sendSSE',
     writeTimeout: false,
     start: () => {
       const app = new Hono();
-      app.get('/chat', (c) => streamTokens(c, route().factory, route().options));
+      app.get('/chat', (c) => sendHonoSSE(c, route().factory, route().options));
       return listenFetch(app.fetch);
     },
     connect: openSSE,

@@ -12,7 +12,7 @@ import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TokenChunk } from 'tokenrelay';
 import { closeAllStreams as closeExpressStreams, sse } from 'tokenrelay/express';
-import { streamTokens } from 'tokenrelay/hono';
+import { sendSSE as sendHonoSSE } from 'tokenrelay/hono';
 import { closeAllStreams as closeNodeStreams, sendSSE } from 'tokenrelay/node';
 import { closeAllStreams as closeWebStreams } from 'tokenrelay/web';
 
@@ -30,7 +30,8 @@ type ShutdownHandler = () => Promise<void>;
 function documentedHandler(heading: string, server: Server, closeAllStreams: typeof closeNodeStreams): ShutdownHandler {
   const section = docs.slice(docs.indexOf(heading));
   const block = /```ts\n(?<code>[\s\S]*?)```/.exec(section)?.groups?.code ?? '';
-  const handler = /^process\.once\('SIGTERM', (?<fn>async \(\) => \{\n[\s\S]*?\n\})\);\n$/.exec(block)?.groups?.fn;
+  // The block's imports and declarations (there so it compiles as pasted) come before the handler.
+  const handler = /^process\.once\('SIGTERM', (?<fn>async \(\) => \{\n[\s\S]*?\n\})\);\n$/m.exec(block)?.groups?.fn;
   if (handler === undefined) throw new Error(`No SIGTERM handler under ${heading} in docs/servers.md:\n${block}`);
   expect(handler).toContain('closeAllStreams({ server,');
   return new Function('server', 'closeAllStreams', `return ${handler};`)(server, closeAllStreams) as ShutdownHandler;
@@ -124,7 +125,7 @@ describe('the documented graceful shutdown (docs/servers.md) with 50 fetch clien
 
   it('Hono on @hono/node-server (the web adapter): server.close() completes at once after closeAllStreams({ server })', async () => {
     const app = new Hono();
-    app.get('/chat', (c) => streamTokens(c, (signal) => ticking(signal)));
+    app.get('/chat', (c) => sendHonoSSE(c, (signal) => ticking(signal)));
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
     const bodies = await openStreams(`${await listening(server)}/chat`);
     const handler = documentedHandler('### Graceful shutdown\n\n`closeAllStreams({ retryMs, reason })` (re-exported here)', server, closeWebStreams);

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } fr
 import { WebSocket, WebSocketServer } from 'ws';
 import { ProviderError, type TokenChunk } from 'tokenrelay';
 import { sse } from 'tokenrelay/express';
-import { streamTokens } from 'tokenrelay/hono';
+import { sendSSE as sendHonoSSE } from 'tokenrelay/hono';
 import { sendSSE, type StreamLogRecord, type TokenSourceInput } from 'tokenrelay/node';
 import { toResponse } from 'tokenrelay/web';
 import { sendOverWebSocket, type WebSocketMessage } from 'tokenrelay/ws';
@@ -82,9 +82,9 @@ const httpAdapters: Record<string, (source: TokenSourceInput, options?: object) 
     app.post('/chat/:id', sse((_req, signal) => (typeof source === 'function' ? source(signal) : source), options));
     return listen(createServer(app));
   },
-  'hono streamTokens': async (source, options) => {
+  'hono sendSSE': async (source, options) => {
     const app = new Hono();
-    app.post('/chat/:id', (c) => streamTokens(c, source, options));
+    app.post('/chat/:id', (c) => sendHonoSSE(c, source, options));
     const server: ServerType = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));

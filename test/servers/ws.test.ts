@@ -495,6 +495,65 @@ describe('sendOverWebSocket: backpressure', () => {
   });
 });
 
+describe('sendOverWebSocket: writeTimeoutMs', () => {
+  for (const kind of ['ws', 'standard'] as const) {
+    it(`drops a socket whose buffer stays above maxBufferedAmount for writeTimeoutMs, and aborts the source (${kind} socket)`, async () => {
+      let closedSource = false;
+      async function* endless(): AsyncGenerator<TokenChunk> {
+        try {
+          for (let index = 0; ; index++) yield { token: 'x'.repeat(16 * 1024), index, timestamp: 0, type: 'text' };
+        } finally {
+          closedSource = true;
+        }
+      }
+      const results: Array<Promise<WebSocketStreamResult>> = [];
+      const server = await startServer((socket) => {
+        const target = kind === 'ws' ? socket : standardFacade(socket);
+        results.push(sendOverWebSocket(target, endless(), { maxBufferedAmount: 16 * 1024, writeTimeoutMs: 200 }));
+      });
+      const client = new WebSocket(server.url);
+      cleanups.push(async () => client.terminate());
+      client.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      client.once('open', () => client.pause());
+      await new Promise((resolve) => client.once('open', resolve));
+      const started = performance.now();
+      await vi.waitFor(() => expect(results).toHaveLength(1));
+      const result = await results[0]!;
+      expect(result.outcome).toBe('aborted');
+      expect(String(result.metrics.error)).toMatch(/The client read nothing for 200 ms/);
+      expect(performance.now() - started).toBeLessThan(10_000);
+      expect(closedSource).toBe(true);
+      await vi.waitFor(() => expect(server.sockets[0]!.readyState).not.toBe(WebSocket.OPEN), { timeout: 5000 });
+      if (kind === 'ws') {
+        client.resume();
+        await closed;
+      }
+    });
+  }
+
+  it('never fires while the client reads, however slow the source', async () => {
+    const server = await startServer();
+    const { messages } = await connect(server.url);
+    const socket = server.sockets[0]!;
+    const slow = (async function* (): AsyncGenerator<string> {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        yield `t${i}`;
+      }
+    })();
+    const result = await sendOverWebSocket(socket, fromAsyncIterable(slow), { writeTimeoutMs: 50 });
+    expect(result.outcome).toBe('completed');
+    await vi.waitFor(() => expect(messages.at(-1)?.type).toBe('done'));
+  });
+
+  it('checks the option', () => {
+    const socket = { readyState: 1, send() {}, close() {}, addEventListener() {}, removeEventListener() {} } satisfies WebSocketLike;
+    expect(() => sendOverWebSocket(socket, tokens([]), { writeTimeoutMs: 0 })).toThrow(new TypeError('Expected `writeTimeoutMs` to be a number >= 1, got 0'));
+    expect(() => sendOverWebSocket(socket, tokens([]), { writeTimeout: 5 } as never)).toThrow(/writeTimeoutMs/);
+  });
+});
+
 describe('closeAllStreams over WebSockets', () => {
   it('sends shutdown, aborts every provider and closes 50 sockets promptly', async () => {
     const STREAMS = 50;

@@ -45,7 +45,12 @@ export interface CloseAllStreamsOptions {
    * `closeAllStreams` completes at once instead of waiting for the clients' keep-alive timeout
    * (4 s for `fetch`). An HTTP/2 server has no such method: close its sessions yourself.
    */
-  server?: { closeIdleConnections(): void } | undefined;
+  server?:
+    | {
+        /** Closes the connections that carry no request (Node ≥ 18.2). */
+        closeIdleConnections(): void;
+      }
+    | undefined;
 }
 
 /**

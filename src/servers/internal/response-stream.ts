@@ -46,7 +46,12 @@ export interface ChunkStreamOptions {
 }
 
 /** A function that takes the record, or a logger with an `info` method (pino, console, …). */
-export type StreamLogger = ((record: StreamLogRecord) => void) | { info(record: StreamLogRecord): void };
+export type StreamLogger =
+  | ((record: StreamLogRecord) => void)
+  | {
+      /** Called once per stream, at its end. */
+      info(record: StreamLogRecord): void;
+    };
 
 /** What the `logger` receives once per stream. Times in ms; `cost` in USD when a `monitor.price` was given. */
 export interface StreamLogRecord {

@@ -16,13 +16,19 @@ export interface WebSocketLike {
   readonly readyState: number;
   /** Bytes queued but not yet sent; a socket without it is never waited on. */
   readonly bufferedAmount?: number | undefined;
+  /** Sends one text message; with `ws`, `callback` is called once it is written. */
   send(data: string, callback?: (error?: Error) => void): void;
+  /** Closes the socket with a close code. */
   close(code?: number, reason?: string): void;
+  /** `ws` style listener; a socket that has it is taken to be a `ws` socket. */
   on?(event: 'open' | 'close' | 'error', listener: () => void): unknown;
+  /** `ws` style listener removal. */
   off?(event: 'open' | 'close' | 'error', listener: () => void): unknown;
+  /** Standard `WebSocket` listener. */
   addEventListener?(type: 'open' | 'close' | 'error', listener: () => void): void;
+  /** Standard `WebSocket` listener removal. */
   removeEventListener?(type: 'open' | 'close' | 'error', listener: () => void): void;
-  /** `ws` only: drops the connection when a shutdown's closing handshake does not finish. */
+  /** `ws` only: drops the connection when a shutdown's closing handshake does not finish, or the client stopped reading (`writeTimeoutMs`). */
   terminate?(): void;
 }
 
@@ -178,6 +184,20 @@ export class SocketLink {
   closeForRestart(): void {
     try {
       this.#socket.close(1012, 'shutdown');
+    } catch {
+      this.close(1000);
+    }
+  }
+
+  /**
+   * Drops a connection that stopped reading: `terminate()` where the socket has it (`ws`), since
+   * a closing handshake cannot get through a full buffer; else a close (`1008`, or `1000` where
+   * the runtime only allows that).
+   */
+  drop(): void {
+    try {
+      if (typeof this.#socket.terminate === 'function') return this.#socket.terminate();
+      this.#socket.close(1008, 'write timeout');
     } catch {
       this.close(1000);
     }

@@ -36,7 +36,7 @@ export interface ConnectOptions {
 }
 
 export function connect(url: string, options: ConnectOptions): Client {
-  if (options.transport === 'websocket') return connectWebSocket(url);
+  if (options.transport === 'websocket') return connectWebSocket(url, options.paused === true);
   if (options.transport === 'sse-http2') return connectHttp2(url);
   return connectHttp1(url, options);
 }
@@ -168,10 +168,12 @@ function connectHttp2(url: string): Client {
   };
 }
 
-function connectWebSocket(url: string): Client {
+function connectWebSocket(url: string, paused: boolean): Client {
   const { view, push, append, end } = createView();
   const socket = new WebSocket(`${url}/chat`);
   socket.on('error', () => undefined);
+  // A client that never reads: its TCP window closes, and the server's `bufferedAmount` grows.
+  if (paused) socket.once('open', () => socket.pause());
   socket.on('close', end);
   socket.on('message', (data) => {
     const text = String(data);

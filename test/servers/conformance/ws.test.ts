@@ -8,12 +8,12 @@ const ws: AdapterDescriptor = {
   name: 'ws sendOverWebSocket',
   transport: 'websocket',
   http2: false,
-  // Only `maxBufferedAmount`, which waits for the socket forever: no write timeout yet.
-  writeTimeout: false,
+  // `writeTimeoutMs`: how long `bufferedAmount` may stay above `maxBufferedAmount`.
+  writeTimeout: true,
   asyncFactory: true,
   results: true,
   // Its result's outcome is the stream's (`metrics.outcome`), not the response's.
-  outcomes: { completed: 'completed', 'http-error': 'error', 'client-closed': 'aborted', shutdown: 'aborted' },
+  outcomes: { completed: 'completed', 'http-error': 'error', 'client-closed': 'aborted', 'write-timeout': 'aborted', shutdown: 'aborted' },
   closeAllStreams,
   isNative: (native) => native instanceof WebSocket,
   serve: async (route) => {
@@ -22,7 +22,9 @@ const ws: AdapterDescriptor = {
     wss.on('connection', (socket) => {
       socket.on('error', () => undefined);
       const { factory, options, onResult } = route();
-      sendOverWebSocket(socket, (signal) => factory(socket, signal) as AsyncIterable<never>, { ...pipelineOptions(options), closeOnEnd: true }).then(
+      const { writeTimeoutMs } = options;
+      const own = writeTimeoutMs === undefined ? {} : { writeTimeoutMs };
+      sendOverWebSocket(socket, (signal) => factory(socket, signal) as AsyncIterable<never>, { ...pipelineOptions(options), ...own, closeOnEnd: true }).then(
         onResult,
         () => socket.terminate(),
       );
