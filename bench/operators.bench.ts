@@ -1,7 +1,7 @@
 /**
  * The in-process per-chunk benchmark: what tokenrelay's pipeline costs on top of a hand-written
- * endpoint, and next to the Vercel AI SDK, on one 20,000-token OpenAI Chat Completions stream.
- * Run it through `npm run bench` (docs/benchmarks.md says how to read it): the ratios are the
+ * endpoint, and next to the Vercel AI SDK, on one 20,000-token OpenAI Chat Completions stream;
+ * and what each protocol's encoder costs per chunk, next to tokenrelay's own SSE. Run it through `npm run bench` (docs/benchmarks.md says how to read it): the ratios are the
  * result, not the times.
  */
 import { simulateReadableStream, streamText } from 'ai';
@@ -9,6 +9,10 @@ import { MockLanguageModelV4 } from 'ai/test';
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { StreamMetrics } from '../src/operators/monitored.ts';
+import { checkSSEOptions } from '../src/operators/to-sse.ts';
+import { protocolNamed } from '../src/protocols/index.ts';
+import type { Protocol } from '../src/protocols/protocol.ts';
+import type { TokenChunk } from '../src/types.ts';
 import { fromOpenAI } from '../src/providers/openai.ts';
 import { openChunkStream, openResponseStream } from '../src/servers/internal/response-stream.ts';
 import { planChunkStream, planResponse } from '../src/servers/internal/options.ts';
@@ -194,6 +198,23 @@ const ratios: Ratio[] = [
   { key: 'c/a0', label: 'c/a0: AI SDK / hand-written, neither parsing provider bytes', over: 'c', under: 'a0' },
 ];
 
+// The encoders measured on their own, after the variants (see measureEncoders).
+interface Encoder {
+  key: string;
+  label: string;
+  protocol: Protocol;
+}
+
+const encoders: Encoder[] = [
+  { key: 'tokenrelay', label: "`'tokenrelay'` SSE (the default)", protocol: checkSSEOptions({}, true).protocol },
+  { key: 'ai-sdk', label: "`'ai-sdk'` UI message stream", protocol: protocolNamed('ai-sdk', {}) as Protocol },
+  { key: 'ag-ui', label: "`'ag-ui'` events over SSE", protocol: protocolNamed('ag-ui', {}) as Protocol },
+  { key: 'openai', label: "`'openai'` Chat Completions chunks", protocol: protocolNamed('openai', {}) as Protocol },
+  { key: 'ndjson', label: "`'ndjson'` lines", protocol: protocolNamed('ndjson', {}) as Protocol },
+];
+// Each sample encodes the stream this many times: one pass (20,001 chunks) is a few ms, too short to time alone.
+const ENCODER_PASSES = 5;
+
 await checkSameWork();
 
 const began = performance.now();
@@ -226,6 +247,7 @@ while (rounds < plan.minRounds || (rounds < plan.rounds && performance.now() - m
 }
 const promises = new Map<string, number>();
 for (const variant of variants) promises.set(variant.key, (await countPromises(variant.run)) / TOKENS);
+const encoding = await measureEncoders();
 // Counted, never timed, and deterministic: the full run only, to keep the quick one short.
 const layers = quick ? undefined : await countLayers();
 const seconds = (performance.now() - began) / 1000;
@@ -270,6 +292,8 @@ const markdown = [
   '',
   markdownTable(['ratio (per round, then the median)', 'median', 'p25–p75', 'by CPU time', 'budget', 'status'], ratioRows),
   ...(layers === undefined ? [] : ['', layersMarkdown(layers)]),
+  '',
+  encodersMarkdown(encoding),
 ].join('\n');
 
 console.log(`\n${markdown}\n`);
@@ -292,6 +316,94 @@ for (const { ratio, s, byCpu, met } of verdicts) {
 if (failures.length > 0) {
   console.error(`operators benchmark failed: ${failures.join('; ')}`);
   process.exitCode = 1;
+}
+
+// --- the encoders: each protocol's chunk → frames, side by side --------------------------------
+
+
+interface Encoding {
+  rounds: number;
+  /** Per encoder: CPU µs per chunk of each round, output bytes per chunk. */
+  cpu: Map<string, number[]>;
+  bytes: Map<string, number>;
+  /** Per encoder: its CPU time over tokenrelay SSE's, in each round. */
+  ratios: Map<string, number[]>;
+}
+
+/** The TokenChunks of the fixture, as `fromOpenAI` yields them: what every encoder is fed. */
+async function fixtureChunks(): Promise<TokenChunk[]> {
+  const chunks: TokenChunk[] = [];
+  for await (const chunk of fromOpenAI(replay())) chunks.push(chunk);
+  return chunks;
+}
+
+/** One stream through one encoder, as an adapter drives it: a fresh encoder, `open()`, then `chunk()` per chunk. */
+function encodeStream(protocol: Protocol, chunks: readonly TokenChunk[], frames?: string[]): number {
+  const encoder = protocol.encoder({ exposeErrors: false });
+  let bytes = encoder.open().length;
+  for (const chunk of chunks) {
+    const frame = encoder.chunk(chunk);
+    bytes += frame.length;
+    frames?.push(frame);
+  }
+  return bytes;
+}
+
+/**
+ * Per-chunk CPU of every encoder over the same chunks, alternated within each round like the
+ * variants above; a ratio per round against tokenrelay SSE, then the median.
+ */
+async function measureEncoders(): Promise<Encoding> {
+  const chunks = await fixtureChunks();
+  const text = chunks.filter((chunk) => chunk.type === 'text' && chunk.token !== '').length;
+  if (text !== TOKENS) throw new Error(`The benchmark variants do not do the same work: fromOpenAI gave ${text} text chunks, not ${TOKENS}`);
+  const bytes = new Map<string, number>();
+  for (const { key, protocol } of encoders) {
+    // Same work: every text chunk gives a frame that carries its token, and the last chunk ends the stream.
+    const frames: string[] = [];
+    bytes.set(key, encodeStream(protocol, chunks, frames) / chunks.length);
+    chunks.forEach((chunk, i) => {
+      const frame = frames[i] as string;
+      if (chunk.token !== '' && !frame.includes(JSON.stringify(chunk.token).slice(1, -1))) {
+        throw new Error(`The benchmark variants do not do the same work: the ${key} encoder lost token ${i}`);
+      }
+    });
+    if (frames.at(-1) === '') throw new Error(`The benchmark variants do not do the same work: the ${key} encoder did not end the stream`);
+  }
+  const run = (protocol: Protocol) => async () => {
+    for (let pass = 0; pass < ENCODER_PASSES; pass++) encodeStream(protocol, chunks);
+  };
+  const rounds = quick ? 3 : 30;
+  for (let round = 0; round < 2; round++) for (const { protocol } of encoders) await run(protocol)();
+  const cpu = new Map<string, number[]>(encoders.map(({ key }) => [key, []]));
+  const ratios = new Map<string, number[]>(encoders.map(({ key }) => [key, []]));
+  const perChunk = ENCODER_PASSES * chunks.length;
+  for (let round = 0; round < rounds; round++) {
+    const times = new Map<string, number>();
+    for (let i = 0; i < encoders.length; i++) {
+      const { key, protocol } = encoders[(round + i) % encoders.length] as Encoder;
+      const { cpuUs } = await sample(run(protocol));
+      times.set(key, cpuUs);
+      cpu.get(key)?.push(cpuUs / perChunk);
+    }
+    const base = times.get('tokenrelay') as number;
+    for (const { key } of encoders) ratios.get(key)?.push((times.get(key) as number) / base);
+  }
+  return { rounds, cpu, bytes, ratios };
+}
+
+function encodersMarkdown({ rounds, cpu, bytes, ratios }: Encoding): string {
+  const rows = encoders.map(({ key, label }) => {
+    const c = summarize(cpu.get(key) ?? []);
+    const r = summarize(ratios.get(key) ?? []);
+    return [label, c.median.toFixed(3), `${c.p25.toFixed(3)}–${c.p75.toFixed(3)}`, (bytes.get(key) ?? NaN).toFixed(0), x(r.median), spread(r, x)];
+  });
+  return [
+    `Encoders alone (chunk → frames, no I/O): the ${TOKENS.toLocaleString('en-US')} text chunks and the finish chunk of (b), ` +
+      `${ENCODER_PASSES} streams per sample, a fresh encoder per stream; ${rounds} rounds, the encoders alternated within each round.`,
+    '',
+    markdownTable(['protocol', 'CPU µs/chunk (median)', 'p25–p75', 'bytes/chunk', 'CPU / tokenrelay SSE (per round, median)', 'p25–p75'], rows),
+  ].join('\n');
 }
 
 // --- diagnostics: where (b)'s promises come from ------------------------------------------

@@ -6,6 +6,7 @@
 import { startMockProvider, type MockProvider } from '../../src/testing/mock-provider.ts';
 import type { MockScript } from '../../src/testing/script.ts';
 import { serveParent } from './child-process.ts';
+import type { MockProviderURLs } from './provider-servers.ts';
 import { startFastProvider, type FastProvider, type FastProviderMode, type ProviderStream } from './fast-provider.ts';
 import { abortClients, readStreams, type AbortClientsOptions, type ReadStreamsOptions } from './stream-clients.ts';
 
@@ -34,6 +35,11 @@ const api = {
     mock ??= await startMockProvider({ script });
     mock.setScript(script);
     return mock.openaiBaseURL;
+  },
+  /** Where the started mock provider serves Gemini, Bedrock and Mistral (provider-servers.ts). */
+  mockProviderURLs(): MockProviderURLs {
+    if (mock === undefined) throw new Error('Start the mock provider first');
+    return { googleBaseURL: mock.googleBaseURL, bedrockEndpoint: mock.bedrockEndpoint, mistralServerURL: mock.mistralServerURL };
   },
   readStreams: (options: ReadStreamsOptions) => readStreams(options),
   abortClients(options: AbortClientsOptions) {

@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import type { MockRecorder, RecordedRequest } from '../../src/testing/recorder.ts';
 import { createRandom } from '../../src/testing/wire-stream.ts';
 import { percentiles, type Percentiles } from './percentiles.ts';
+import type { ProviderKind } from './provider-servers.ts';
 import type { AdapterKind } from './servers.ts';
 
 // ` @<ms>`, as the fast provider stamps its tokens (fast-provider.ts).
@@ -109,7 +110,8 @@ export async function readStreams(options: ReadStreamsOptions): Promise<ReadStre
 export interface AbortClientsOptions {
   /** The adapter's server: `http://127.0.0.1:<port>`. */
   url: string;
-  kind: AdapterKind;
+  /** A server adapter serving OpenAI, or a provider adapter behind node `sendSSE`: only `ws` changes the client. */
+  kind: AdapterKind | ProviderKind;
   count: number;
   concurrency: number;
   /** Each client disconnects after the first token plus a random delay in [0, maxDelayMs). */
@@ -173,7 +175,7 @@ export async function abortClients(recorder: MockRecorder, options: AbortClients
 }
 
 /** Resolves with the time of the disconnect (`performance.now()`), or why there was none. */
-function disconnectOnce(kind: AdapterKind, url: string, prompt: string, delayMs: number): Promise<number | string> {
+function disconnectOnce(kind: AdapterKind | ProviderKind, url: string, prompt: string, delayMs: number): Promise<number | string> {
   return new Promise((resolve) => {
     let armed: ReturnType<typeof setTimeout> | undefined;
     const guard = setTimeout(() => settle('no token within 5 s'), 5000);
@@ -225,9 +227,15 @@ function disconnectOnce(kind: AdapterKind, url: string, prompt: string, delayMs:
   });
 }
 
+/** The user message of a recorded request, in any provider's shape (OpenAI and Mistral, Bedrock, Gemini). */
 function promptOf(record: RecordedRequest): string {
-  const messages = record.body['messages'] as Array<{ content?: unknown }> | undefined;
-  return String(messages?.[0]?.content ?? '');
+  const { messages, contents } = record.body as {
+    messages?: Array<{ content?: string | Array<{ text?: string }> }>;
+    contents?: Array<{ parts?: Array<{ text?: string }> }>;
+  };
+  const content = messages?.[0]?.content;
+  if (typeof content === 'string') return content;
+  return String(content?.[0]?.text ?? contents?.[0]?.parts?.[0]?.text ?? '');
 }
 
 function sleep(ms: number): Promise<undefined> {

@@ -1,5 +1,7 @@
 // The chat page of `npm run demo` (examples/express.ts) in a real Chromium: tokens render as they
-// arrive, Stop reaches the provider, and a dropped connection resumes with every word exactly once.
+// arrive, as Markdown and safely, with the live metrics and the server's cost; Stop reaches the
+// provider; Regenerate asks again; a follow-up question carries the conversation; and a dropped
+// connection resumes with every word exactly once.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -11,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from 'tokenrelay';
 import { startMockProvider, type MockProvider } from 'tokenrelay/testing';
 import { createChatApp } from '../../examples/express.ts';
-import { MOCK_ANSWER, MOCK_TOKENS, mockLlm } from '../../examples/shared/llm.ts';
+import { MOCK_ANSWER, MOCK_TOKENS, mockLlm, tokenize } from '../../examples/shared/llm.ts';
 import { startCutProxy } from './cut-proxy.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -92,10 +94,14 @@ describe.skipIf(!available)('the chat page in Chromium', () => {
     }
   }
 
-  const answer = (page: Page): Promise<string> => page.locator('#answer').innerText();
+  // The plain answer renders as one paragraph: its text is the answer, without the trailing blank.
+  const answer = async (page: Page): Promise<string> => (await page.locator('#answer').textContent()) ?? '';
   const state = (page: Page): Promise<string | null> => page.locator('#status').getAttribute('data-state');
+  const script = (tokens: string[]) => provider.setScript({ tokens, delayMs: 30, firstTokenDelayMs: 100 });
+  const plain = () => script(MOCK_TOKENS);
 
-  it('renders tokens as they arrive, then the whole answer, with TTFT and tokens/s', async () => {
+  it('renders tokens as they arrive, then the whole answer, with TTFT, tokens/s and the cost', async () => {
+    plain();
     await withPage('tokens', async (page) => {
       await page.click('#send');
       // Seen from inside the page, in one go: some text while the answer is still streaming.
@@ -113,10 +119,49 @@ describe.skipIf(!available)('the chat page in Chromium', () => {
       expect(await page.locator('#ttft').innerText()).toMatch(/^\d+ ms$/);
       expect(Number(await page.locator('#rate').innerText())).toBeGreaterThan(0);
       expect(await page.locator('#count').innerText()).toBe(String(MOCK_TOKENS.length));
+      // The server's figures for the answer, priced with the demo's example prices (mock-model: $1 / $2 per MTok).
+      await page.waitForFunction(() => /^\$\d/.test(document.getElementById('cost')?.textContent ?? ''));
+      expect(await page.locator('.message.assistant .meta').innerText()).toMatch(/^mock-model · first token \d+ ms · [\d.]+ tokens\/s · \d+ tokens · \$[\d.e-]+$/);
+      expect(await page.locator('.message.user').innerText()).toBe('Why stream LLM answers token by token?');
+    });
+  }, 30_000);
+
+  it('renders Markdown, and HTML in the answer as text', async () => {
+    const markdown = [
+      'A **bold** claim, *emphasis* and `<b>code</b>`.',
+      '',
+      '- one <script>window.__pwned = 1</script>',
+      '- two <img src=x onerror="window.__pwned = 2">',
+      '',
+      '```html',
+      '<script>window.__pwned = 3</script>',
+      '```',
+      '',
+      '[safe](https://example.com/docs) and [unsafe](javascript:window.__pwned=4) <a href="javascript:alert(1)">raw</a>',
+    ].join('\n');
+    script(tokenize(markdown));
+    await withPage('markdown', async (page) => {
+      await page.click('#send');
+      await page.waitForSelector('#status[data-state="done"]', { timeout: 10_000 });
+      const answer = page.locator('#answer');
+      expect(await answer.locator('strong').innerText()).toBe('bold');
+      expect(await answer.locator('em').innerText()).toBe('emphasis');
+      expect(await answer.locator('p code').first().innerText()).toBe('<b>code</b>');
+      expect(await answer.locator('li').allInnerTexts()).toEqual([
+        'one <script>window.__pwned = 1</script>',
+        'two <img src=x onerror="window.__pwned = 2">',
+      ]);
+      expect(await answer.locator('pre code').innerText()).toBe('<script>window.__pwned = 3</script>');
+      // Only the safe link is a link; nothing of the answer became an element it did not ask for.
+      expect(await answer.locator('a').evaluateAll((links) => links.map((link) => link.getAttribute('href')))).toEqual(['https://example.com/docs']);
+      expect(await answer.locator('script, img, b').count()).toBe(0);
+      expect(await answer.innerText()).toContain('<a href="javascript:alert(1)">raw</a>');
+      expect(await page.evaluate(() => (window as { __pwned?: unknown }).__pwned)).toBeUndefined();
     });
   }, 30_000);
 
   it('Stop aborts the stream and the provider sees its request closed', async () => {
+    plain();
     await withPage('stop', async (page) => {
       const before = provider.requests.length;
       await page.click('#send');
@@ -132,10 +177,62 @@ describe.skipIf(!available)('the chat page in Chromium', () => {
       const stopped = await answer(page);
       expect(stopped.length).toBeLessThan(MOCK_ANSWER.length);
       expect(MOCK_ANSWER.startsWith(stopped)).toBe(true);
+      expect(await page.locator('.message.assistant').getAttribute('data-state')).toBe('stopped');
+      // The server prices what the provider produced before the cancel, estimated from the text.
+      await page.waitForFunction(() => (document.getElementById('cost')?.textContent ?? '').startsWith('≈ $'));
+      expect(await page.locator('.message.assistant .meta').innerText()).toMatch(/ \(estimated\) · ≈ \$[\d.e-]+ · aborted$/);
+      expect(await page.locator('#regenerate').isEnabled()).toBe(true);
+    });
+  }, 30_000);
+
+  it('Regenerate asks the last question again and replaces the answer', async () => {
+    const first = tokenize('The first answer.');
+    const second = tokenize('A **second**, different answer.');
+    await withPage('regenerate', async (page) => {
+      script(first);
+      const before = provider.requests.length;
+      await page.fill('#prompt', 'Tell me something.');
+      await page.click('#send');
+      await page.waitForSelector('#status[data-state="done"]', { timeout: 10_000 });
+      expect(await answer(page)).toBe('The first answer.');
+      script(second);
+      await page.click('#regenerate');
+      await page.waitForFunction(() => document.getElementById('answer')?.textContent === 'A second, different answer.', undefined, {
+        timeout: 10_000,
+      });
+      await page.waitForSelector('#status[data-state="done"]');
+      expect(await page.locator('#answer strong').innerText()).toBe('second');
+      // One question and one answer on the page; the provider was asked the same question again, alone.
+      expect(await page.locator('.message.user').allInnerTexts()).toEqual(['Tell me something.']);
+      expect(await page.locator('.message.assistant').count()).toBe(1);
+      expect(provider.requests.length).toBe(before + 2);
+      const asked = (await provider.request(before + 2)).body['messages'];
+      expect(asked).toEqual([{ role: 'user', content: 'Tell me something.' }]);
+    });
+  }, 30_000);
+
+  it('a follow-up question sends the conversation so far', async () => {
+    script(tokenize('Paris.'));
+    await withPage('conversation', async (page) => {
+      const before = provider.requests.length;
+      await page.fill('#prompt', 'Capital of France?');
+      await page.click('#send');
+      await page.waitForSelector('#status[data-state="done"]', { timeout: 10_000 });
+      script(tokenize('About 2 million people.'));
+      await page.fill('#prompt', 'How many live there?');
+      await page.click('#send');
+      await page.waitForFunction(() => document.getElementById('answer')?.textContent === 'About 2 million people.', undefined, { timeout: 10_000 });
+      expect(await page.locator('.message').allInnerTexts()).toEqual(['Capital of France?', 'Paris.', 'How many live there?', 'About 2 million people.'].map((text) => expect.stringContaining(text)));
+      expect((await provider.request(before + 2)).body['messages']).toEqual([
+        { role: 'user', content: 'Capital of France?' },
+        { role: 'assistant', content: 'Paris.' },
+        { role: 'user', content: 'How many live there?' },
+      ]);
     });
   }, 30_000);
 
   it('a dropped connection shows "reconnecting…", then resumes with the full text exactly once', async () => {
+    plain();
     await withPage('reconnect', async (page, requests) => {
       const before = provider.requests.length;
       await page.click('#send');
@@ -149,7 +246,7 @@ describe.skipIf(!available)('the chat page in Chromium', () => {
       expect(await answer(page)).toBe(MOCK_ANSWER);
       // It resumed the same answer (GET /chat/:id after its Last-Event-ID), not a new one.
       expect(provider.requests.length).toBe(before + 1);
-      const chat = requests.filter((request) => new URL(request.url()).pathname.startsWith('/chat/'));
+      const chat = requests.filter((request) => /^\/chat\/[^/]+$/.test(new URL(request.url()).pathname));
       expect(chat.length).toBeGreaterThan(0);
       for (const request of chat) {
         expect(request.method()).toBe('GET');
