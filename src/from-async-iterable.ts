@@ -3,7 +3,12 @@ import type { FinishReason, TokenChunk } from './types.js';
 import { describeValue } from './validate.js';
 
 /** What {@link fromAsyncIterable} accepts per item: a text delta, or the fields of a chunk. */
-export type TokenInput = string | (Partial<Omit<TokenChunk, 'index' | 'timestamp'>> & { token?: string });
+export type TokenInput =
+  | string
+  | (Partial<Omit<TokenChunk, 'index' | 'timestamp'>> & {
+      /** The text delta; `''` when left out. */
+      token?: string;
+    });
 
 /** Options of {@link fromAsyncIterable} and {@link tokens}. */
 export interface FromAsyncIterableOptions {

@@ -29,7 +29,14 @@ export interface PrometheusMonitorOptions {
    * labels: { model: { allow: ['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4-5'] } }
    * ```
    */
-  labels?: { model?: LabelOption | undefined; provider?: LabelOption | undefined } | undefined;
+  labels?:
+    | {
+        /** The `model` label. @defaultValue `normalizeModelName`, at most 20 values */
+        model?: LabelOption | undefined;
+        /** The `provider` label. @defaultValue `normalizeProviderName`, at most 20 values */
+        provider?: LabelOption | undefined;
+      }
+    | undefined;
   /**
    * Prices by model, for the cost counter; `undefined` for a model you have no price for.
    * tokenrelay ships no price list.
@@ -44,7 +51,16 @@ export interface PrometheusMonitorOptions {
    * Histogram buckets: time to first token and duration in seconds, throughput in tokens/s.
    * @defaultValue 50 ms to 30 s for `timeToFirstToken`, 0.25 s to 10 min for `duration`, 1 to 1000 tokens/s
    */
-  buckets?: { timeToFirstToken?: number[] | undefined; duration?: number[] | undefined; tokensPerSecond?: number[] | undefined } | undefined;
+  buckets?:
+    | {
+        /** Time to first token, in seconds. @defaultValue 50 ms to 30 s */
+        timeToFirstToken?: number[] | undefined;
+        /** Stream duration, in seconds. @defaultValue 0.25 s to 10 min */
+        duration?: number[] | undefined;
+        /** Output tokens per second. @defaultValue 1 to 1000 */
+        tokensPerSecond?: number[] | undefined;
+      }
+    | undefined;
 }
 
 const TTFT_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30];

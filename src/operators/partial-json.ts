@@ -12,11 +12,36 @@ export type PartialDeep<T> = T extends readonly (infer E)[]
     : T;
 
 /** A value parsed from a prefix of the JSON text, and whether it is the complete document. */
-export type PartialJSONResult<T = unknown> = { value: PartialDeep<T>; done: false } | { value: T; done: true };
+export type PartialJSONResult<T = unknown> =
+  | {
+      /** The document parsed so far: incomplete strings, arrays and objects as far as they arrived. */
+      value: PartialDeep<T>;
+      /** `false` while the document is incomplete. */
+      done: false;
+    }
+  | {
+      /** The complete document. */
+      value: T;
+      /** `true` once the document is complete. */
+      done: true;
+    };
 
 /** The parsed arguments of one tool call so far; `done` once they are complete. */
 export type PartialToolCall<Args = unknown> = ToolCallInfo &
-  ({ arguments: PartialDeep<Args>; done: false } | { arguments: Args; done: true });
+  (
+    | {
+        /** The arguments parsed so far. */
+        arguments: PartialDeep<Args>;
+        /** `false` while the call's arguments are still arriving. */
+        done: false;
+      }
+    | {
+        /** The complete arguments. */
+        arguments: Args;
+        /** `true` once the call's arguments are complete. */
+        done: true;
+      }
+  );
 
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });

@@ -6,9 +6,17 @@ export type AgUIRole = 'developer' | 'system' | 'assistant' | 'user' | 'tool' | 
 
 /** One AG-UI tool call of an assistant message: OpenAI's shape, `arguments` a JSON string. */
 export interface AgUIToolCall {
+  /** The call's id; the tool message that answers it carries it as `toolCallId`. */
   id: string;
+  /** Always `'function'`. */
   type: 'function';
-  function: { name: string; arguments: string };
+  /** Which tool, and its arguments. */
+  function: {
+    /** The tool's name. */
+    name: string;
+    /** The arguments as a JSON string. */
+    arguments: string;
+  };
 }
 
 /**
@@ -16,7 +24,9 @@ export interface AgUIToolCall {
  * the rest is passed on as it came (`content` is a string, or an array of parts on user messages).
  */
 export interface AgUIMessage {
+  /** The message's id, as the client gave it. */
   id: string;
+  /** Who wrote it. */
   role: AgUIRole;
   /** A string; on user messages also an array of parts (`{ type: 'text', text }`, images, …). */
   content?: unknown;
@@ -29,8 +39,11 @@ export interface AgUIMessage {
 
 /** A tool the client offers the agent (a frontend tool): `parameters` is a JSON Schema. */
 export interface AgUITool {
+  /** The name the model calls the tool by. */
   name: string;
+  /** What the tool does, for the model. */
   description: string;
+  /** The JSON Schema of its arguments. */
   parameters?: unknown;
   [key: string]: unknown;
 }
@@ -48,7 +61,12 @@ export interface RunAgentInput {
   /** The frontend tools the model may call; `[]` when the body has none. */
   tools: AgUITool[];
   /** `{ description, value }` items of context the client shares; `[]` when the body has none. */
-  context: Array<{ description: string; value: string }>;
+  context: Array<{
+    /** What the item is. */
+    description: string;
+    /** The item itself. */
+    value: string;
+  }>;
   /** The agent state the client holds, as it came. */
   state: unknown;
   /** Whatever else the client forwards (`forwardedProps`), as it came. */

@@ -6,7 +6,12 @@ import { toSourceError, type SourceErrorContext } from './source-errors.js';
 export type { AISDKStreamPart } from './ai-sdk-parts.js';
 
 /** What {@link fromAISDK} reads: the result of `streamText` (its `fullStream`), or a `fullStream`. */
-export type AISDKSource = { readonly fullStream: AsyncIterable<AISDKStreamPart> } | AsyncIterable<AISDKStreamPart>;
+export type AISDKSource =
+  | {
+      /** The result's stream of every part: text, reasoning, tool calls, sources, finish. */
+      readonly fullStream: AsyncIterable<AISDKStreamPart>;
+    }
+  | AsyncIterable<AISDKStreamPart>;
 
 /**
  * Options of {@link fromAISDK}.

@@ -6,12 +6,20 @@ import { isMessageStream, toAnthropicError, whyEndedEarly, type ErrorContext } f
 
 /** The in-band `event: error` frame Anthropic sends when a stream fails after it started. */
 export interface AnthropicErrorEvent {
+  /** Always `'error'`. */
   type: 'error';
-  error: { type: string; message?: string | undefined };
+  /** What went wrong. */
+  error: {
+    /** Anthropic's error type, e.g. `'overloaded_error'`. */
+    type: string;
+    /** Anthropic's message. */
+    message?: string | undefined;
+  };
 }
 
 /** The keep-alive `event: ping` frame (the SDK drops it; other sources may not). */
 export interface AnthropicPingEvent {
+  /** Always `'ping'`. */
   type: 'ping';
 }
 
@@ -71,7 +79,9 @@ export interface StreamAnthropicOptions {
 
 /** What {@link streamAnthropic} needs of a client: `messages.create`, as in any `@anthropic-ai/sdk` copy. */
 export interface AnthropicMessagesClient {
+  /** The Messages API. */
   messages: {
+    /** Starts a streamed Messages request. */
     create(
       body: Anthropic.MessageCreateParamsStreaming,
       options?: { signal?: AbortSignal | null | undefined },

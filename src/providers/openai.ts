@@ -60,15 +60,23 @@ export interface StreamOpenAIOptions {
 }
 
 /** Chat Completions parameters as the SDK types them; `stream` is set for you. */
-export type OpenAIChatParams = Omit<ChatCompletionCreateParamsStreaming, 'stream'> & { stream?: true | undefined };
+export type OpenAIChatParams = Omit<ChatCompletionCreateParamsStreaming, 'stream'> & {
+  /** Always a stream; `true` or left out. */
+  stream?: true | undefined;
+};
 
 /** Responses API parameters as the SDK types them; `stream` is set for you. */
-export type OpenAIResponsesParams = Omit<ResponseCreateParamsStreaming, 'stream'> & { stream?: true | undefined };
+export type OpenAIResponsesParams = Omit<ResponseCreateParamsStreaming, 'stream'> & {
+  /** Always a stream; `true` or left out. */
+  stream?: true | undefined;
+};
 
 /** What {@link streamOpenAI} sends: parameters with `messages` go to Chat Completions, others to Responses. */
 export type StreamOpenAIParams = OpenAIChatParams | OpenAIResponsesParams;
 
+/** @inline */
 interface RequestOptionsLike {
+  /** Cancels the HTTP request. */
   signal?: AbortSignal | undefined;
 }
 
@@ -79,12 +87,17 @@ interface RequestOptionsLike {
 export interface OpenAIClientLike {
   /** Read only to keep the key out of error messages. */
   readonly apiKey?: unknown;
+  /** The Chat Completions API. */
   chat: {
+    /** `chat.completions`. */
     completions: {
+      /** Starts a streamed Chat Completions request. */
       create(body: ChatCompletionCreateParamsStreaming, options?: RequestOptionsLike): PromiseLike<AsyncIterable<ChatCompletionChunk>>;
     };
   };
+  /** The Responses API. */
   responses: {
+    /** Starts a streamed Responses request. */
     create(body: ResponseCreateParamsStreaming, options?: RequestOptionsLike): PromiseLike<AsyncIterable<ResponseStreamEvent>>;
   };
 }

@@ -6,8 +6,21 @@ import { describeValue } from '../validate.js';
  * `IncomingMessage` (Express and Hono's Node requests included).
  */
 export type ResumeRequest =
-  | { headers: { get(name: string): string | null }; url: string }
-  | { headers: Record<string, string | string[] | undefined>; url?: string | undefined };
+  | {
+      /** The request's `Headers`: the cursor is read with `get('last-event-id')`. */
+      headers: {
+        /** The header's value (case-insensitive name), `null` when absent. */
+        get(name: string): string | null;
+      };
+      /** The request's URL, absolute: its `lastEventId` query parameter is the cursor when the header is absent or empty. */
+      url: string;
+    }
+  | {
+      /** Node's header object, lower-case names: the cursor is `headers['last-event-id']`; an array (the header given twice) is rejected. */
+      headers: Record<string, string | string[] | undefined>;
+      /** The request's path and query (Node's `req.url`): its `lastEventId` query parameter is the cursor when the header is absent or empty. */
+      url?: string | undefined;
+    };
 
 const CANONICAL_INTEGER = /^(?:0|[1-9][0-9]{0,15})$/;
 

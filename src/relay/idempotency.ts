@@ -5,8 +5,17 @@ import { InvalidRequestError } from '../errors.js';
  * or anything shaped like Node's `IncomingMessage` (Express, Fastify's `request.raw`, Koa's `ctx.req`).
  */
 export type IdempotencyKeyRequest =
-  | { headers: { get(name: string): string | null } }
-  | { headers: Record<string, string | string[] | undefined> };
+  | {
+      /** The request's `Headers`: the key is read with `get('idempotency-key')`. */
+      headers: {
+        /** The header's value (case-insensitive name), `null` when absent; a repeated header comes joined with `", "`, and is refused. */
+        get(name: string): string | null;
+      };
+    }
+  | {
+      /** Node's header object, lower-case names: the key is `headers['idempotency-key']`; an array of more than one value is refused. */
+      headers: Record<string, string | string[] | undefined>;
+    };
 
 /** The longest key accepted, in characters (after unquoting). */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;

@@ -20,6 +20,7 @@ export type ProducerOutcome = 'completed' | 'cancelled' | 'abandoned' | 'failed'
 
 /** What `done` of a started stream resolves with, once, when the producer has ended and its end is stored. */
 export interface ProducerResult {
+  /** How the producer ended: `'completed'`, `'cancelled'`, `'abandoned'` or `'failed'` ({@link ProducerOutcome}). */
   outcome: ProducerOutcome;
   /** Chunks written to the store. */
   chunks: number;

@@ -44,7 +44,12 @@ export interface RedisStoreClient {
   /** Opens a new connection with the same options (and these overrides). */
   duplicate(override?: { commandTimeout?: number | undefined }): RedisStoreConnection;
   /** ioredis' options: a `keyPrefix` there is prepended to every key the store uses. */
-  readonly options?: { readonly keyPrefix?: string | undefined } | undefined;
+  readonly options?:
+    | {
+        /** ioredis' own key prefix, which ioredis puts before every key (and so before the store's `prefix`); the store reads it to recognise its keys in replies. */
+        readonly keyPrefix?: string | undefined;
+      }
+    | undefined;
 }
 
 /** A connection the store opened with `duplicate()`, used for `XREAD BLOCK` or pub/sub, and closed by `close()`. */
@@ -59,6 +64,7 @@ export interface RedisStoreConnection {
   disconnect(): void;
   /** `'message'`: a pub/sub message; `'error'`: a connection error (the store listens, so none goes unhandled). */
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  /** `'error'`: a connection error (the store listens, so none goes unhandled). */
   on(event: 'error', listener: (error: Error) => void): unknown;
   /** `'end'`: the connection is closed for good. */
   once(event: 'end', listener: () => void): unknown;
@@ -74,9 +80,17 @@ export interface RedisStoreConnection {
 export interface RedisStoreClusterClient {
   /** `true`: how the store tells it from a single connection. */
   readonly isCluster: boolean;
+  /** Sends one command (`EVALSHA`, `SPUBLISH`, …), routed by ioredis to its key's node, and resolves with its reply. */
   call(command: string, ...args: Array<string | number>): Promise<unknown>;
+  /** Opens a new cluster client with the same nodes and options; the store asks for `shardedSubscribers: true` and uses it for sharded pub/sub. */
   duplicate(startupNodes?: undefined, options?: { shardedSubscribers?: boolean | undefined }): unknown;
-  readonly options?: { readonly keyPrefix?: string | undefined } | undefined;
+  /** ioredis' cluster options: a `keyPrefix` there is prepended to every key the store uses. */
+  readonly options?:
+    | {
+        /** ioredis' own key prefix, which ioredis puts before every key (and so before the store's `prefix`); the store reads it to recognise its keys in replies. */
+        readonly keyPrefix?: string | undefined;
+      }
+    | undefined;
 }
 
 /**
@@ -91,7 +105,9 @@ export interface RedisStoreClusterClient {
  * ```
  */
 export interface NodeRedisStoreClient {
+  /** Sends one command, given as its words (`['EVALSHA', sha, …]`), and resolves with its reply; `timeout` (ms) bounds a blocking `XREAD`. */
   sendCommand(args: ReadonlyArray<string>, options?: { timeout?: number }): Promise<unknown>;
+  /** Makes a new, unconnected client with the same options: the store connects it and uses it for `XREAD BLOCK` or pub/sub. */
   duplicate(): unknown;
 }
 
@@ -100,8 +116,11 @@ export interface NodeRedisStoreClient {
  * their first key (`sendCommand(firstKey, false, args)`); pub/sub is sharded (`sSubscribe`).
  */
 export interface NodeRedisStoreCluster {
+  /** Sends one command (`args`: its words) to the node that owns `firstKey`'s slot, and resolves with its reply. */
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  /** Makes a new, unconnected cluster client with the same options: the store connects it and uses it for sharded pub/sub. */
   duplicate(): unknown;
+  /** Not called: its presence is how the store tells a cluster from a single client. */
   nodeClient(...args: never[]): unknown;
 }
 

@@ -162,14 +162,18 @@ export interface RateWindow {
 
 /** The windows {@link RelayStore.checkRate} checks; absent ones are not limited. */
 export interface RateLimits {
+  /** Requests per window: refused when one more would pass `max`; a request that passes is recorded. */
   requests?: RateWindow | undefined;
+  /** Input + output tokens per window: refused once the tokens charged in the window reach `max`. */
   tokens?: RateWindow | undefined;
+  /** Estimated cost (USD) per window: refused once the cost charged in the window reaches `max`. */
   cost?: RateWindow | undefined;
 }
 
 /** What {@link RelayStore.checkRate} answers. */
 export type RateVerdict =
   | {
+      /** `true`: the request may go ahead, and was recorded in the request window. */
       allowed: true;
       /** Tokens in the token window (`0` without one). */
       tokens: number;
@@ -177,6 +181,7 @@ export type RateVerdict =
       cost: number;
     }
   | {
+      /** `false`: a window is used up, and nothing was recorded. */
       allowed: false;
       /** The first window found used up, in the order requests, tokens, cost. */
       limit: 'requests' | 'tokens' | 'cost';
@@ -186,13 +191,31 @@ export type RateVerdict =
 
 /** What {@link RelayStore.chargeRate} records: amounts and the windows they count in. */
 export interface RateCharge {
-  tokens?: { amount: number; windowMs: number } | undefined;
-  cost?: { amount: number; windowMs: number } | undefined;
+  /** Tokens to record in the token window; absent when tokens are not limited. */
+  tokens?:
+    | {
+        /** How many tokens; negative to take back part of an earlier estimate. */
+        amount: number;
+        /** The token window's length, in ms. */
+        windowMs: number;
+      }
+    | undefined;
+  /** Cost (USD) to record in the cost window; absent when cost is not limited. */
+  cost?:
+    | {
+        /** How much, in USD; negative to take back part of an earlier estimate. */
+        amount: number;
+        /** The cost window's length, in ms. */
+        windowMs: number;
+      }
+    | undefined;
 }
 
 /** The usage in each window after a {@link RelayStore.chargeRate}; `0` for a window not charged. */
 export interface RateUsage {
+  /** Tokens now in the token window. */
   tokens: number;
+  /** Cost (USD) now in the cost window. */
   cost: number;
 }
 
@@ -253,31 +276,69 @@ export interface ProducerStatus {
 }
 
 /** What {@link RelayStore.watch} announces. */
-export type StoreEvent = { type: 'presence'; subscribers: number } | { type: 'cancel' };
+export type StoreEvent =
+  | {
+      /** `'presence'`: a subscriber attached or detached. */
+      type: 'presence';
+      /** Subscribers attached now, on any instance. */
+      subscribers: number;
+    }
+  | {
+      /** `'cancel'`: someone called `relay.cancel(id)`; the producer should stop. */
+      type: 'cancel';
+    };
 
 /** How a stream ended, as the store keeps it (the completion marker). */
-export type StoredEnd = { type: 'completed' } | { type: 'failed'; error: StoredError };
+export type StoredEnd =
+  | {
+      /** `'completed'`: the source ended normally, after the last chunk. */
+      type: 'completed';
+    }
+  | {
+      /** `'failed'`: the producer stopped before the source ended (it threw, was cancelled, abandoned, or hit a limit). */
+      type: 'failed';
+      /** What it failed with: every subscriber, on any instance, rethrows it as the same typed error. */
+      error: StoredError;
+    };
 
 /** A thrown error reduced to JSON, so every instance rethrows it as the same typed error. */
 export interface StoredError {
+  /** The error's `name`, e.g. `'ProviderError'`; `'Error'` for a thrown non-error. */
   name: string;
+  /** The error's `message`, cut to 500 characters. */
   message: string;
+  /** The `code` of a tokenrelay error (`'provider'`, `'timeout'`, `'limit'`, …), which picks the class it is rebuilt as; absent for any other error. */
   code?: string | undefined;
+  /** `ProviderError`: the HTTP status the provider answered with. */
   status?: number | undefined;
+  /** `ProviderError`: whether the same request may succeed when sent again. */
   retryable?: boolean | undefined;
+  /** `ProviderError`, `StreamLimitError`, `BudgetExceededError`: how long to wait before retrying, in ms. */
   retryAfterMs?: number | undefined;
+  /** `ProviderError`: which provider failed, e.g. `'openai'`. */
   provider?: string | undefined;
+  /** `ProviderError`: the provider's own error type, e.g. `'rate_limit_error'`. */
   providerType?: string | undefined;
+  /** `StreamTimeoutError`: which timeout fired. */
   phase?: string | undefined;
+  /** `StreamTimeoutError`: the limit that was passed, in ms. */
   timeoutMs?: number | undefined;
+  /** `StreamLimitError`, `BudgetExceededError`: which limit was reached. */
   limit?: string | undefined;
+  /** `InvalidJSONError`: the 0-based offset in the streamed text where parsing failed. */
   position?: number | undefined;
 }
 
 /** What {@link RelayStore.acquireSlot} answers. */
 export type SlotGrant =
-  | { granted: true; slotId: string }
   | {
+      /** `true`: a slot was taken. */
+      granted: true;
+      /** The slot's id, for {@link RelayStore.refreshSlot} and {@link RelayStore.releaseSlot}. */
+      slotId: string;
+    }
+  | {
+      /** `false`: all `max` slots of the key are held. */
       granted: false;
       /** Until the oldest slot of the key expires unless refreshed, in ms. */
       retryAfterMs: number;

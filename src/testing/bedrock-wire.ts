@@ -3,6 +3,7 @@ import type { MessageHeaders } from '@smithy/eventstream-codec';
 import type { MockFault, MockRequest, MockScript, MockToolCall, WireFrame, WireResponse } from './script.js';
 import { createPacer, scriptFinishReason, scriptTokens, scriptUsage } from './wire-format.js';
 
+/** @inline */
 type JsonObject = Record<string, unknown>;
 type StreamFault = Exclude<MockFault, { kind: 'http-error' }>;
 

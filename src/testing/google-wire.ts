@@ -2,6 +2,7 @@ import type { Usage } from '../types.js';
 import type { MockFault, MockRequest, MockScript, WireFrame, WireResponse } from './script.js';
 import { createPacer, scriptFinishReason, scriptTokens, scriptUsage } from './wire-format.js';
 
+/** @inline */
 type JsonObject = Record<string, unknown>;
 
 const RESPONSE_ID = 'tRlYaPmOcKgEmInIrEsPoNsE';

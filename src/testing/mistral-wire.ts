@@ -3,6 +3,7 @@ import { MISTRAL_SCENARIOS, type MistralScenarioName } from './mistral-scenarios
 import type { MockFault, MockRequest, MockScript, WireFrame, WireResponse } from './script.js';
 import { createPacer, scriptFinishReason, scriptTokens, scriptUsage, sseFrame, structuralFrame } from './wire-format.js';
 
+/** @inline */
 type Json = Record<string, unknown>;
 type StreamFault = Exclude<MockFault, { kind: 'http-error' }>;
 

@@ -18,7 +18,12 @@ export interface MockProviderOptions {
    */
   script?: MockScriptInput | undefined;
   /** Write every frame in random small pieces, seeded, to exercise parsers. */
-  split?: { seed: number } | undefined;
+  split?:
+    | {
+        /** Seeds the random cuts: the same seed gives the same pieces. */
+        seed: number;
+      }
+    | undefined;
 }
 
 /** A running loopback mock of the OpenAI and Anthropic streaming APIs. */

@@ -13,7 +13,12 @@ export interface MockHandlerOptions {
    */
   baseURL?: string | undefined;
   /** Cut the streamed bytes into random pieces with this seed (see `wireToStream`). */
-  split?: { seed: number } | undefined;
+  split?:
+    | {
+        /** Seeds the random cuts: the same seed gives the same pieces. */
+        seed: number;
+      }
+    | undefined;
   /** Records each request and how its answer ended (to prove a cancellation reached the provider). */
   recorder?: MockRecorder | undefined;
 }

@@ -22,6 +22,7 @@ export interface RecordedRequest extends MockRequest {
  * `(await recorder.requests[0].ended).end === 'client-closed'`.
  */
 export class MockRecorder {
+  /** Every request so far, in the order they arrived. */
   readonly requests: RecordedRequest[] = [];
   #waiters: Array<{ count: number; resolve(request: RecordedRequest): void }> = [];
 

@@ -22,9 +22,11 @@ export type MockFault =
   | {
       /** Answer with an HTTP error before any stream starts. */
       kind: 'http-error';
+      /** The HTTP status, e.g. `429`. */
       status: number;
       /** The provider's error type, e.g. `'rate_limit_error'`. */
       type?: string | undefined;
+      /** The error message in the body. */
       message?: string | undefined;
       /** Extra response headers, e.g. `{ 'retry-after': '2' }`. */
       headers?: Record<string, string> | undefined;
@@ -32,19 +34,23 @@ export type MockFault =
   | {
       /** Send the provider's in-band error event, then end the stream. */
       kind: 'error-event';
+      /** How many tokens are sent first. */
       afterTokens: number;
       /** @defaultValue `'server_error'` (OpenAI) / `'overloaded_error'` (Anthropic) */
       type?: string | undefined;
+      /** The error message in the event. */
       message?: string | undefined;
     }
   | {
       /** Destroy the connection abruptly. */
       kind: 'reset';
+      /** How many tokens are sent first. */
       afterTokens: number;
     }
   | {
       /** Stop sending anything but keep the connection open (until the client gives up). */
       kind: 'stall';
+      /** How many tokens are sent first. */
       afterTokens: number;
     };
 
@@ -157,7 +163,9 @@ export interface WireFrame {
 
 /** A provider's HTTP answer, byte-exact, as an emulator builds it from a script. */
 export interface WireResponse {
+  /** The HTTP status. */
   status: number;
+  /** The response headers. */
   headers: Record<string, string>;
   /** A complete non-streamed body (error answers). */
   body?: string | undefined;

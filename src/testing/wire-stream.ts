@@ -9,7 +9,12 @@ export interface WireStreamOptions {
    * in the middle of a multibyte character. The same seed gives the same cuts.
    * @defaultValue frames are sent whole
    */
-  split?: { seed: number } | undefined;
+  split?:
+    | {
+        /** Seeds the random cuts: the same seed gives the same pieces. */
+        seed: number;
+      }
+    | undefined;
   /** Called once when the body stops: sent to the end, cancelled by the reader, or aborted. */
   onEnd?: ((how: 'completed' | 'reset' | 'cancelled' | 'aborted') => void) | undefined;
 }

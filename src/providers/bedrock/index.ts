@@ -71,6 +71,7 @@ export interface StreamBedrockOptions {
  * `@aws-sdk/client-bedrock-runtime` 3.x has it.
  */
 export interface BedrockRuntimeClientLike {
+  /** Sends the `ConverseStreamCommand`; `abortSignal` cancels its HTTP request. */
   send(command: ConverseStreamCommand, options?: { abortSignal?: AbortSignal }): Promise<ConverseStreamCommandOutput>;
 }
 

@@ -64,7 +64,9 @@ export type StreamGoogleParams = GenerateContentParameters;
  * for the Gemini API and Vertex AI (`vertexai: true`) alike.
  */
 export interface GoogleClientLike {
+  /** `ai.models`. */
   models: {
+    /** Starts a streamed Gemini request. */
     generateContentStream(params: GenerateContentParameters): PromiseLike<AsyncIterable<GoogleStreamResponse>>;
   };
 }

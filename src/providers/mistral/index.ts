@@ -65,7 +65,9 @@ export type StreamMistralParams = ChatCompletionStreamRequest;
  * 2.x client fits.
  */
 export interface MistralClientLike {
+  /** `mistral.chat`. */
   chat: {
+    /** Starts a streamed chat request. */
     stream(request: ChatCompletionStreamRequest, options?: { signal?: AbortSignal }): PromiseLike<AsyncIterable<CompletionEvent>>;
   };
 }
