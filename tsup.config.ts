@@ -12,6 +12,7 @@ export const entries = {
   ws: 'src/servers/ws.ts',
   client: 'src/client/index.ts',
   redis: 'src/relay/redis-store.ts',
+  store: 'src/relay/store-entry.ts',
   prometheus: 'src/observability/prometheus.ts',
   otel: 'src/observability/otel.ts',
   testing: 'src/testing/index.ts',

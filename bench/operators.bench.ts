@@ -12,7 +12,7 @@ import type { StreamMetrics } from '../src/operators/monitored.ts';
 import { checkSSEOptions } from '../src/operators/to-sse.ts';
 import { protocolNamed } from '../src/protocols/index.ts';
 import type { Protocol } from '../src/protocols/protocol.ts';
-import type { TokenChunk } from '../src/types.ts';
+import type { TokenChunk } from '../src/core/types.ts';
 import { fromOpenAI } from '../src/providers/openai.ts';
 import { openChunkStream, openResponseStream } from '../src/servers/internal/response-stream.ts';
 import { planChunkStream, planResponse } from '../src/servers/internal/options.ts';

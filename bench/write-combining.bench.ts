@@ -8,7 +8,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tokens } from '../src/index.ts';
-import { sendSSE, type SendSSEOptions } from '../src/servers/node.ts';
+import { setWriteCombining } from '../src/servers/internal/node-writer.ts';
+import { sendSSE } from '../src/servers/node.ts';
 import { forkChild } from './lib/child-process.ts';
 import type { LoadApi } from './lib/load-process.ts';
 import { environment, markdownTable, parseArgs, summarize, writeDocsSection } from './lib/report.ts';
@@ -72,10 +73,11 @@ async function measure(mode: Mode): Promise<Run> {
       return (end as (...args: unknown[]) => ServerResponse).call(this, mode.stubWrites ? undefined : chunk, ...rest);
     } as typeof res.end;
     req.resume();
-    const result = sendSSE(req, res, tokens(paced(tokensPerStream)), { statusWindowMs: 0, writeCombining: mode.combine } as SendSSEOptions);
+    const result = sendSSE(req, res, tokens(paced(tokensPerStream)), { statusWindowMs: 0 });
     results.push(result);
     return result;
   });
+  setWriteCombining(mode.combine);
   try {
     (globalThis as { gc?: () => void }).gc?.();
     const cpu = process.cpuUsage();
@@ -88,6 +90,7 @@ async function measure(mode: Mode): Promise<Run> {
     const frames = plan.clients * (tokensPerStream + 1); // every token, and the done frame
     return { frames, writes, cpuUsPerFrame: (user + system) / frames };
   } finally {
+    setWriteCombining(true);
     await server.close();
   }
 }

@@ -29,6 +29,7 @@ const expected = {
   './ws': ['sendOverWebSocket', 'closeAllStreams'],
   './client': ['streamTokens', 'streamEvents'],
   './redis': ['redisStore'],
+  './store': ['isStreamId', 'STREAM_ID_PATTERN'],
   './prometheus': ['prometheusMonitor'],
   './otel': ['otelMonitor'],
   './testing': ['startMockProvider', 'openaiHandlers', 'anthropicHandlers', 'openaiScenarios', 'anthropicScenarios',

@@ -1,4 +1,4 @@
-import type { ChunkType, FinishReason, TokenChunk, ToolCallInfo, Usage } from './types.js';
+import type { ChunkType, FinishReason, TokenChunk, ToolCallInfo, Usage } from './core/types.js';
 
 /**
  * Builds the chunks of one stream: a gap-free `index`, a monotonic `timestamp`, and the

@@ -1,5 +1,5 @@
-import type { TokenChunk } from './types.js';
-import { describeValue } from './validate.js';
+import type { TokenChunk } from './core/types.js';
+import { describeValue } from './core/validate.js';
 
 /**
  * Reads a stream to its end and returns its answer text: the `token`s of `'text'` chunks,

@@ -1,5 +1,5 @@
-import type { Usage } from './types.js';
-import { assertNumber, assertOptionalNumber, assertOptions, describeValue } from './validate.js';
+import type { Usage } from './core/types.js';
+import { assertNumber, assertOptionalNumber, assertOptions, describeValue } from './core/validate.js';
 
 const MILLION = 1_000_000;
 

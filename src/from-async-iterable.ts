@@ -1,6 +1,6 @@
 import { ChunkStamper } from './chunk-stamper.js';
-import type { FinishReason, TokenChunk } from './types.js';
-import { describeValue } from './validate.js';
+import type { FinishReason, TokenChunk } from './core/types.js';
+import { describeValue } from './core/validate.js';
 
 /** What {@link fromAsyncIterable} accepts per item: a text delta, or the fields of a chunk. */
 export type TokenInput =

@@ -1,6 +1,6 @@
-export type * from './types.js';
-export * from './errors.js';
-export { pipe } from './pipe.js';
+export type * from './core/types.js';
+export * from './core/errors.js';
+export { pipe } from './core/pipe.js';
 export { fromAsyncIterable, tokens } from './from-async-iterable.js';
 export type { TokenInput, FromAsyncIterableOptions } from './from-async-iterable.js';
 export { withAbort } from './operators/with-abort.js';
@@ -35,8 +35,6 @@ export { idempotencyKey } from './relay/idempotency.js';
 export type { IdempotencyKeyRequest } from './relay/idempotency.js';
 export { parseCursor, resumeCursor } from './relay/cursor.js';
 export type { ResumeRequest } from './relay/cursor.js';
-export { STREAM_ID_PATTERN, isStreamId } from './relay/store.js';
-export type { RelayStore, SlotStore, CreateStreamOptions, ReadOptions, ReadResult, StreamState, StreamInfo, ProducerStatus, StoreEvent, StoredEnd, StoredError, SlotGrant, SetActiveOptions, RateStore, RateLimits, RateWindow, RateVerdict, RateCharge, RateUsage, ClaimOptions } from './relay/store.js';
 export { composeMonitors } from './observability/compose.js';
 export type { StreamObserver } from './operators/monitored.js';
 export type { ProtocolName } from './protocols/protocol.js';

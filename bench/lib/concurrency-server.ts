@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as benchTimeout } from 'node:timers';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { sendSSE } from '../../src/servers/node.ts';
-import type { TokenChunk } from '../../src/types.ts';
+import type { TokenChunk } from '../../src/core/types.ts';
 import { createHistogram, record, type ServerPlan, type ServerReady, type ServerResult } from './concurrency-shared.ts';
 
 // The library's timers, counted: it calls the global functions, the benchmark's own code (the

@@ -14,7 +14,7 @@ import { streamBedrock } from '../../src/providers/bedrock/index.ts';
 import { streamGoogle } from '../../src/providers/google/index.ts';
 import { streamMistral } from '../../src/providers/mistral/index.ts';
 import { sendSSE } from '../../src/servers/node.ts';
-import type { TokenChunk } from '../../src/types.ts';
+import type { TokenChunk } from '../../src/core/types.ts';
 import { startHttpServer, type Listening } from './servers.ts';
 
 /** The provider adapters measured besides OpenAI's (which every server adapter row uses). */

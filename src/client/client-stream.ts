@@ -1,5 +1,5 @@
-import { isTokenRelayError, StreamAbortedError } from '../errors.js';
-import { Interruptible } from '../operators/internal/interruptible.js';
+import { isTokenRelayError, StreamAbortedError } from '../core/errors.js';
+import { Interruptible } from '../core/kernel.js';
 import type { EventSourceEngine } from './engine.js';
 import type { ClientStreamState } from './types.js';
 

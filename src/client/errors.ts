@@ -12,7 +12,7 @@ import {
   StreamTimeoutError,
   type StreamLimitKind,
   type TimeoutPhase,
-} from '../errors.js';
+} from '../core/errors.js';
 
 /** Options of {@link StreamConnectionError}. */
 export interface StreamConnectionErrorOptions {

@@ -1,4 +1,4 @@
-import { assertFunction, assertNumber, assertOptionalNumber, assertOptions, assertSignal, describeValue } from '../validate.js';
+import { assertFunction, assertNumber, assertOptionalNumber, assertOptions, assertSignal, describeValue } from '../core/validate.js';
 import type { Backoff } from './backoff.js';
 import { checkURL, planRequest, type RequestPlan } from './request.js';
 import type { FetchLike, ReconnectOptions, RetryInfo, StreamEventsOptions, StreamTokensOptions } from './types.js';

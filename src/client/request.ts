@@ -1,4 +1,4 @@
-import { describeValue } from '../validate.js';
+import { describeValue } from '../core/validate.js';
 
 /** The first request, normalized once so it can be sent again on reconnect. */
 export interface RequestPlan {

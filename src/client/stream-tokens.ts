@@ -1,5 +1,5 @@
-import type { FinishReason, TokenChunk, Usage } from '../types.js';
-import { assertOptions, describeValue } from '../validate.js';
+import type { FinishReason, TokenChunk, Usage } from '../core/types.js';
+import { assertOptions, describeValue } from '../core/validate.js';
 import { ClientStream } from './client-stream.js';
 import { EventSourceEngine } from './engine.js';
 import { errorFromPayload, StreamServerError } from './errors.js';

@@ -1,4 +1,4 @@
-import type { TokenChunk } from '../types.js';
+import type { TokenChunk } from '../core/types.js';
 
 /** A `fetch` as the client calls it: the global one, a wrapped one, or a test double. */
 export type FetchLike = (input: string | URL, init: RequestInit) => Promise<Response>;

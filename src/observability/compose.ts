@@ -1,5 +1,5 @@
 import { monitored, type MonitorHookName, type MonitorOptions, type StreamObserver } from '../operators/monitored.js';
-import { describeValue } from '../validate.js';
+import { describeValue } from '../core/validate.js';
 
 const HOOKS = ['onFirstToken', 'onChunk', 'onError', 'onFinish'] as const;
 type Listener = (arg: never) => unknown;

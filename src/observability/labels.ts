@@ -1,4 +1,4 @@
-import { assertFunction, assertNumber, describeValue } from '../validate.js';
+import { assertFunction, assertNumber, describeValue } from '../core/validate.js';
 
 /** What every label value outside the allowed set becomes. */
 export const OTHER = 'other';

@@ -1,8 +1,8 @@
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Exception, type Span, type Tracer } from '@opentelemetry/api';
 import type { Price } from '../cost.js';
 import type { FirstTokenEvent, MonitorOptions, StreamMetrics, StreamObserver } from '../operators/monitored.js';
-import type { FinishReason } from '../types.js';
-import { assertFunction, describeValue } from '../validate.js';
+import type { FinishReason } from '../core/types.js';
+import { assertFunction, describeValue } from '../core/validate.js';
 
 /** Options of {@link otelMonitor}. */
 export interface OtelMonitorOptions {

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, register, type Registry } from 'prom-client';
 import type { Price } from '../cost.js';
 import type { MonitorOptions, StreamMetrics } from '../operators/monitored.js';
-import { assertFunction, describeValue } from '../validate.js';
+import { assertFunction, describeValue } from '../core/validate.js';
 import { Labeler, normalizeModelName, normalizeProviderName, type LabelOption } from './labels.js';
 
 export { normalizeModelName, normalizeProviderName } from './labels.js';

@@ -1,7 +1,7 @@
 import { estimateCost, estimateOutputTokens, assertPrice, type Cost, type Price } from '../cost.js';
-import { isStreamAbortedError, isStreamTimeoutError } from '../errors.js';
-import type { FinishReason, Operator, TokenChunk, Usage } from '../types.js';
-import { assertFunction, assertOptions, describeValue } from '../validate.js';
+import { isStreamAbortedError, isStreamTimeoutError } from '../core/errors.js';
+import type { FinishReason, Operator, TokenChunk, Usage } from '../core/types.js';
+import { assertFunction, assertOptions, describeValue } from '../core/validate.js';
 import {
   Interruptible,
   READ_INTO,
@@ -10,7 +10,7 @@ import {
   TAKE_READY,
   type ErrorHandler,
   type ResultHandler,
-} from './internal/interruptible.js';
+} from '../core/kernel.js';
 
 /**
  * How a stream ended: `'completed'` (the source finished), `'aborted'`, `'timeout'`, `'error'`

@@ -1,6 +1,6 @@
-import type { Operator, TokenChunk, ToolCallInfo } from '../types.js';
-import { Interruptible } from './internal/interruptible.js';
-import type { InvalidJSONError } from '../errors.js';
+import type { Operator, TokenChunk, ToolCallInfo } from '../core/types.js';
+import { Interruptible } from '../core/kernel.js';
+import type { InvalidJSONError } from '../core/errors.js';
 import { JSONPrefixParser } from './internal/json-prefix-parser.js';
 
 

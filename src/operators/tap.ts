@@ -1,6 +1,6 @@
-import type { Operator } from '../types.js';
-import { assertFunction } from '../validate.js';
-import { Interruptible } from './internal/interruptible.js';
+import type { Operator } from '../core/types.js';
+import { assertFunction } from '../core/validate.js';
+import { Interruptible } from '../core/kernel.js';
 
 /**
  * Runs a synchronous side effect for each item and passes the item on unchanged (the same

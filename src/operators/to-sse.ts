@@ -1,8 +1,8 @@
 import type { Protocol, StreamEncoder } from '../protocols/protocol.js';
 import { tokenrelayProtocol } from '../protocols/tokenrelay.js';
 import { assertFieldValue, encodeSSEFrame } from '../sse/encoder.js';
-import type { Operator, TokenChunk } from '../types.js';
-import { assertFunction, assertNumber, assertOptionalNumber, assertOptions, describeValue } from '../validate.js';
+import type { Operator, TokenChunk } from '../core/types.js';
+import { assertFunction, assertNumber, assertOptionalNumber, assertOptions, describeValue } from '../core/validate.js';
 import {
   READ_INTO,
   returnQuietly,
@@ -12,7 +12,7 @@ import {
   UNHANDLED,
   type ErrorHandler,
   type ResultHandler,
-} from './internal/interruptible.js';
+} from '../core/kernel.js';
 
 /** Event names of the frames {@link toSSE} writes. Each must be non-empty and free of CR, LF, NUL and lone surrogates. */
 export interface SSEEventNames {

@@ -1,7 +1,7 @@
-import { isTokenRelayError, StreamAbortedError } from '../errors.js';
-import type { Operator } from '../types.js';
-import { assertSignal } from '../validate.js';
-import { Interruptible } from './internal/interruptible.js';
+import { isTokenRelayError, StreamAbortedError } from '../core/errors.js';
+import type { Operator } from '../core/types.js';
+import { assertSignal } from '../core/validate.js';
+import { Interruptible } from '../core/kernel.js';
 
 /**
  * Ends the stream as soon as `signal` aborts: a pending read rejects at once with a

@@ -1,6 +1,6 @@
-import { BackpressureError } from '../errors.js';
-import type { Operator, TokenChunk } from '../types.js';
-import { assertNumber, assertOneOf, assertOptionalNumber, assertOptions, describeValue } from '../validate.js';
+import { BackpressureError } from '../core/errors.js';
+import type { Operator, TokenChunk } from '../core/types.js';
+import { assertNumber, assertOneOf, assertOptionalNumber, assertOptions, describeValue } from '../core/validate.js';
 import { ChunkBuffer, utf8Length } from './internal/coalesce.js';
 import {
   IGNORE,
@@ -15,7 +15,7 @@ import {
   tryReadInto,
   tryReadThrough,
   UNHANDLED,
-} from './internal/interruptible.js';
+} from '../core/kernel.js';
 import { TokenBucket } from './internal/token-bucket.js';
 import { abortErrorOf } from './with-abort.js';
 

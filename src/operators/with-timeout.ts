@@ -1,6 +1,6 @@
-import { StreamTimeoutError, type TimeoutPhase } from '../errors.js';
-import type { Operator } from '../types.js';
-import { assertOptionalNumber, assertOptions, describeValue } from '../validate.js';
+import { StreamTimeoutError, type TimeoutPhase } from '../core/errors.js';
+import type { Operator } from '../core/types.js';
+import { assertOptionalNumber, assertOptions, describeValue } from '../core/validate.js';
 import {
   Interruptible,
   READ_INTO,
@@ -8,7 +8,7 @@ import {
   SETTLES_ON_RETURN,
   type ErrorHandler,
   type ResultHandler,
-} from './internal/interruptible.js';
+} from '../core/kernel.js';
 
 /** Options of {@link withTimeout}. Every limit is in ms; leave it out (or pass `Infinity`) for none. */
 export interface WithTimeoutOptions {

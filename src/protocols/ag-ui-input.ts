@@ -1,5 +1,5 @@
-import { InvalidRequestError } from '../errors.js';
-import { assertSignal, describeValue } from '../validate.js';
+import { InvalidRequestError } from '../core/errors.js';
+import { assertSignal, describeValue } from '../core/validate.js';
 
 /** The roles of AG-UI messages. */
 export type AgUIRole = 'developer' | 'system' | 'assistant' | 'user' | 'tool' | 'activity' | 'reasoning';

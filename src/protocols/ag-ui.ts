@@ -1,5 +1,5 @@
 import { assertInteger, describeError, HEARTBEAT_FRAME, type SSEErrorPayload } from '../sse/encoder.js';
-import type { FinishReason, TokenChunk, ToolCallInfo, Usage } from '../types.js';
+import type { FinishReason, TokenChunk, ToolCallInfo, Usage } from '../core/types.js';
 import { agUIRunFor, type AgUIRun } from './ag-ui-input.js';
 import type { EncoderContext, Protocol, StreamEncoder } from './protocol.js';
 

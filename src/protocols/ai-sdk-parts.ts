@@ -1,4 +1,4 @@
-import type { TokenChunk, ToolCallInfo } from '../types.js';
+import type { TokenChunk, ToolCallInfo } from '../core/types.js';
 
 /**
  * The `messageId` of the `start` part: a digest of the stream's first chunk, its monotonic

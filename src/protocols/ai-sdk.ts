@@ -1,6 +1,6 @@
 import { describeError, encodeSSEFrame, HEARTBEAT_FRAME } from '../sse/encoder.js';
-import { isStreamAbortedError } from '../errors.js';
-import type { FinishReason, TokenChunk, Usage } from '../types.js';
+import { isStreamAbortedError } from '../core/errors.js';
+import type { FinishReason, TokenChunk, Usage } from '../core/types.js';
 import { messageIdOf, ToolInputs } from './ai-sdk-parts.js';
 import type { EncoderContext, Protocol, StreamEncoder } from './protocol.js';
 

@@ -1,4 +1,4 @@
-import { assertOneOf } from '../validate.js';
+import { assertOneOf } from '../core/validate.js';
 import { agUIProtocol } from './ag-ui.js';
 import { aiSdkProtocol } from './ai-sdk.js';
 import { ndjsonFrom, ndjsonProtocol } from './ndjson.js';

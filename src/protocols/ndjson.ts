@@ -1,5 +1,5 @@
 import { assertInteger, describeError, type SSEDonePayload } from '../sse/encoder.js';
-import type { TokenChunk, Usage } from '../types.js';
+import type { TokenChunk, Usage } from '../core/types.js';
 import type { EncoderContext, Protocol, StreamEncoder } from './protocol.js';
 
 /** The last line of a stream that ended normally: `{ type: 'done', finishReason, index, usage, model, provider }`. */

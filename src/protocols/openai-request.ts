@@ -1,5 +1,5 @@
-import { InvalidRequestError } from '../errors.js';
-import { assertSignal, describeValue } from '../validate.js';
+import { InvalidRequestError } from '../core/errors.js';
+import { assertSignal, describeValue } from '../core/validate.js';
 
 /** One message of a Chat Completions request, as the client sent it (only `role` is checked). */
 export interface ChatCompletionRequestMessage {

@@ -1,6 +1,6 @@
 import { describeError, encodeSSEFrame, HEARTBEAT_FRAME, type SSEErrorPayload } from '../sse/encoder.js';
-import type { FinishReason, TokenChunk, Usage } from '../types.js';
-import { describeValue } from '../validate.js';
+import type { FinishReason, TokenChunk, Usage } from '../core/types.js';
+import { describeValue } from '../core/validate.js';
 import { chatCompletionHintsFor, type ChatCompletionHints } from './openai-request.js';
 import type { EncoderContext, Protocol, StreamEncoder } from './protocol.js';
 

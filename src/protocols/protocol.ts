@@ -1,5 +1,5 @@
 import type { SSEErrorPayload } from '../sse/encoder.js';
-import type { TokenChunk } from '../types.js';
+import type { TokenChunk } from '../core/types.js';
 
 /**
  * The wire protocol a response speaks, for the frontend that reads it:

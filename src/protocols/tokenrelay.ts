@@ -6,8 +6,8 @@ import {
   HEARTBEAT_FRAME,
   type SSEDonePayload,
 } from '../sse/encoder.js';
-import type { TokenChunk, Usage } from '../types.js';
-import { describeValue } from '../validate.js';
+import type { TokenChunk, Usage } from '../core/types.js';
+import { describeValue } from '../core/validate.js';
 import type { EncoderContext, Protocol, StreamEncoder } from './protocol.js';
 
 /** The checked options of tokenrelay's own SSE: event lines made once, the `retry` frame, the serializer. */

@@ -1,6 +1,6 @@
 import type { TextStreamPart, ToolSet } from 'ai';
 import { ChunkStamper } from '../chunk-stamper.js';
-import type { ChunkType, FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../types.js';
+import type { ChunkType, FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../core/types.js';
 import { abortedError, earlyEndError, toSourceError, type SourceErrorContext } from './source-errors.js';
 
 /** One part of an AI SDK `fullStream`, for any tool set. */

@@ -1,5 +1,5 @@
-import type { TokenChunk } from '../types.js';
-import { assertOptions, assertSignal, describeValue } from '../validate.js';
+import type { TokenChunk } from '../core/types.js';
+import { assertOptions, assertSignal, describeValue } from '../core/validate.js';
 import { AISDKPartReader, type AISDKStreamPart } from './ai-sdk-parts.js';
 import { toSourceError, type SourceErrorContext } from './source-errors.js';
 

@@ -1,6 +1,6 @@
 // How the Anthropic adapter turns what the SDK throws (or the stream's early end) into typed
 // errors, with no API key in any message.
-import { ProviderError, StreamAbortedError, isTokenRelayError } from '../errors.js';
+import { ProviderError, StreamAbortedError, isTokenRelayError } from '../core/errors.js';
 import { parseRetryAfter, readHeader, type HeadersLike } from './retry-after.js';
 
 export interface ErrorContext {

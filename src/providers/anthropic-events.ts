@@ -1,7 +1,7 @@
 // How each Anthropic stream event becomes TokenChunks: one `MessageState` per message.
 import type { Anthropic } from '@anthropic-ai/sdk';
 import { ChunkStamper } from '../chunk-stamper.js';
-import type { FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../types.js';
+import type { FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../core/types.js';
 import { inBandError } from './anthropic-errors.js';
 import type { AnthropicStreamEvent } from './anthropic.js';
 

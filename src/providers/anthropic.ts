@@ -1,6 +1,6 @@
 import type { Anthropic } from '@anthropic-ai/sdk';
-import type { TokenChunk } from '../types.js';
-import { assertOptions, assertSignal, describeValue } from '../validate.js';
+import type { TokenChunk } from '../core/types.js';
+import { assertOptions, assertSignal, describeValue } from '../core/validate.js';
 import { MessageState } from './anthropic-events.js';
 import { isMessageStream, toAnthropicError, whyEndedEarly, type ErrorContext } from './anthropic-errors.js';
 

@@ -1,6 +1,6 @@
 import type { AIMessageChunk } from '@langchain/core/messages';
 import { ChunkStamper } from '../chunk-stamper.js';
-import type { ChunkType, FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../types.js';
+import type { ChunkType, FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../core/types.js';
 
 /** A call, as LangChain's `concat` merges `tool_call_chunks`: by `index` (and `id`), else by `id`. */
 interface CallState {

@@ -1,6 +1,6 @@
 import type { AIMessageChunk } from '@langchain/core/messages';
-import type { TokenChunk } from '../types.js';
-import { assertOptions, assertSignal, describeValue } from '../validate.js';
+import type { TokenChunk } from '../core/types.js';
+import { assertOptions, assertSignal, describeValue } from '../core/validate.js';
 import { LangChainChunkReader } from './langchain-chunks.js';
 import { earlyEndError, toSourceError, type SourceErrorContext } from './source-errors.js';
 

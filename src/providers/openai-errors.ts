@@ -1,4 +1,4 @@
-import { ProviderError, StreamAbortedError, isTokenRelayError } from '../errors.js';
+import { ProviderError, StreamAbortedError, isTokenRelayError } from '../core/errors.js';
 import { parseRetryAfter, readHeader, type HeadersLike } from './retry-after.js';
 
 /** Where an error happened and what must never appear in its message. */

@@ -2,8 +2,8 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 import type { ResponseStreamEvent, ResponseUsage, Response as OpenAIResponse } from 'openai/resources/responses/responses';
 import { ChunkStamper } from '../chunk-stamper.js';
-import { ProviderError } from '../errors.js';
-import type { ChunkType, FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../types.js';
+import { ProviderError } from '../core/errors.js';
+import type { ChunkType, FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../core/types.js';
 import { streamError, type OpenAIErrorContext } from './openai-errors.js';
 import { annotationSource, describeCallItem, json, messageSources, source, type CallItem } from './openai-items.js';
 

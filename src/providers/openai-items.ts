@@ -1,4 +1,4 @@
-import type { SourceInfo } from '../types.js';
+import type { SourceInfo } from '../core/types.js';
 
 /** A Responses output item or an annotation, read by shape: servers differ in what they fill in. */
 type Fields = Record<string, unknown>;

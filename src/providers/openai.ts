@@ -1,8 +1,8 @@
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { ResponseCreateParamsStreaming, ResponseStreamEvent } from 'openai/resources/responses/responses';
-import { StreamAbortedError } from '../errors.js';
-import type { TokenChunk } from '../types.js';
-import { assertOptions, assertSignal, describeValue } from '../validate.js';
+import { StreamAbortedError } from '../core/errors.js';
+import type { TokenChunk } from '../core/types.js';
+import { assertOptions, assertSignal, describeValue } from '../core/validate.js';
 import { toOpenAIError, type OpenAIErrorContext } from './openai-errors.js';
 import { OpenAIEventReader, type OpenAIStreamEvent } from './openai-events.js';
 

@@ -1,5 +1,5 @@
-import { InvalidCursorError } from '../errors.js';
-import { describeValue } from '../validate.js';
+import { InvalidCursorError } from '../core/errors.js';
+import { describeValue } from '../core/validate.js';
 
 /**
  * A request as `resumeCursor` reads it: a fetch `Request`, or anything shaped like Node's

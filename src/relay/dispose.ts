@@ -1,4 +1,4 @@
-import type { TokenSourceFactory } from '../types.js';
+import type { TokenSourceFactory } from '../core/types.js';
 
 /**
  * The method a wrapped factory (`limitStreams`, `limitRate`) carries to give back what it holds

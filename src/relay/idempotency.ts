@@ -1,4 +1,4 @@
-import { InvalidRequestError } from '../errors.js';
+import { InvalidRequestError } from '../core/errors.js';
 
 /**
  * A request as {@link idempotencyKey} reads it: a fetch `Request` (or anything with `Headers`),

@@ -1,8 +1,8 @@
 import { assertPrice, type Price } from '../cost.js';
-import { StreamLimitError } from '../errors.js';
-import { Interruptible } from '../operators/internal/interruptible.js';
-import type { TokenChunk, TokenSourceFactory } from '../types.js';
-import { assertFunction, assertNumber, describeValue } from '../validate.js';
+import { StreamLimitError } from '../core/errors.js';
+import { Interruptible } from '../core/kernel.js';
+import type { TokenChunk, TokenSourceFactory } from '../core/types.js';
+import { assertFunction, assertNumber, describeValue } from '../core/validate.js';
 import { disposeFactory, withDispose } from './dispose.js';
 import { memoryStore } from './memory-store.js';
 import { Meter, type MeterConfig } from './meter.js';

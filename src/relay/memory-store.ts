@@ -1,6 +1,6 @@
-import { StreamLimitError, StreamNotFoundError } from '../errors.js';
-import type { TokenChunk } from '../types.js';
-import { assertOptionalNumber } from '../validate.js';
+import { StreamLimitError, StreamNotFoundError } from '../core/errors.js';
+import type { TokenChunk } from '../core/types.js';
+import { assertOptionalNumber } from '../core/validate.js';
 import { SlidingWindows } from './sliding-windows.js';
 import {
   randomId,

@@ -1,6 +1,6 @@
 import { estimateCost, estimateOutputTokens, type Price } from '../cost.js';
-import { BudgetExceededError } from '../errors.js';
-import type { TokenChunk, Usage } from '../types.js';
+import { BudgetExceededError } from '../core/errors.js';
+import type { TokenChunk, Usage } from '../core/types.js';
 import type { RateStore, RateUsage, RateWindow } from './store.js';
 
 /** @internal */

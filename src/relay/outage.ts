@@ -1,4 +1,4 @@
-import { isStoreUnavailableError, StoreUnavailableError } from '../errors.js';
+import { isStoreUnavailableError, StoreUnavailableError } from '../core/errors.js';
 
 // Retries after a StoreUnavailableError: quick at first (a dropped connection is back at once),
 // then no more often than this.

@@ -4,9 +4,9 @@ import {
   StreamAbortedError,
   StreamLimitError,
   StreamNotFoundError,
-} from '../errors.js';
+} from '../core/errors.js';
 import { withAbort } from '../operators/with-abort.js';
-import type { TokenChunk, TokenSourceFactory } from '../types.js';
+import type { TokenChunk, TokenSourceFactory } from '../core/types.js';
 import { MAX_ATTEMPTS, OutageClock, pause, retryDelay, within } from './outage.js';
 import { serializeError, type ProducerStatus, type RelayStore, type StoredEnd, type StoreEvent } from './store.js';
 

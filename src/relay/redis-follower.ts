@@ -1,4 +1,4 @@
-import type { TokenChunk } from '../types.js';
+import type { TokenChunk } from '../core/types.js';
 import { randomId, type StoredEnd } from './store.js';
 import { scripts, type ScriptCaller } from './redis-scripts.js';
 

@@ -1,4 +1,4 @@
-import type { TokenChunk } from '../types.js';
+import type { TokenChunk } from '../core/types.js';
 import type { SubscriberLink } from './redis-client.js';
 import type { WaitOutcome } from './redis-follower.js';
 import type { StoredEnd } from './store.js';

@@ -1,6 +1,6 @@
-import { StoreUnavailableError, StreamAbortedError, StreamLimitError, StreamNotFoundError } from '../errors.js';
-import type { TokenChunk } from '../types.js';
-import { assertOptionalNumber, describeValue } from '../validate.js';
+import { StoreUnavailableError, StreamAbortedError, StreamLimitError, StreamNotFoundError } from '../core/errors.js';
+import type { TokenChunk } from '../core/types.js';
+import { assertOptionalNumber, describeValue } from '../core/validate.js';
 import { clientKind, driverOf, taggedKey, type OwnedLink, type RedisDriver, type SubscriberLink } from './redis-client.js';
 import { Follower } from './redis-follower.js';
 import { limitScripts } from './redis-limit-scripts.js';

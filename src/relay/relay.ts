@@ -1,6 +1,6 @@
-import { isStoreUnavailableError, ProducerLostError, StreamAbortedError, StreamNotFoundError } from '../errors.js';
-import type { TokenChunk, TokenSourceFactory } from '../types.js';
-import { assertFunction, assertOptionalNumber, assertSignal, describeValue } from '../validate.js';
+import { isStoreUnavailableError, ProducerLostError, StreamAbortedError, StreamNotFoundError } from '../core/errors.js';
+import type { TokenChunk, TokenSourceFactory } from '../core/types.js';
+import { assertFunction, assertOptionalNumber, assertSignal, describeValue } from '../core/validate.js';
 import { disposeFactory } from './dispose.js';
 import { scopedIdempotencyKey } from './idempotency.js';
 import { memoryStore } from './memory-store.js';

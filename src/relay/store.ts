@@ -14,8 +14,8 @@ import {
   type BudgetKind,
   type StreamLimitKind,
   type TimeoutPhase,
-} from '../errors.js';
-import type { TokenChunk } from '../types.js';
+} from '../core/errors.js';
+import type { TokenChunk } from '../core/types.js';
 
 /**
  * Where resumable streams live: their chunks, how they ended, who is listening, and per-user

@@ -5,9 +5,9 @@ import {
   StoreUnavailableError,
   StreamAbortedError,
   StreamNotFoundError,
-} from '../errors.js';
-import { Interruptible } from '../operators/internal/interruptible.js';
-import type { TokenChunk } from '../types.js';
+} from '../core/errors.js';
+import { Interruptible } from '../core/kernel.js';
+import type { TokenChunk } from '../core/types.js';
 import { parseCursor } from './cursor.js';
 import { MAX_ATTEMPTS, OutageClock, pause, retryDelay } from './outage.js';
 import { deserializeError, isStreamId, randomId, type ReadResult, type RelayStore } from './store.js';

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { TokenChunk } from '../types.js';
-import { assertFunction, describeValue } from '../validate.js';
+import type { TokenChunk } from '../core/types.js';
+import { assertFunction, describeValue } from '../core/validate.js';
 import { sendPlanned } from './internal/node-response.js';
 import { planNode } from './internal/node-writer.js';
 import type { TokenSourceInput } from './internal/response-stream.js';

@@ -8,7 +8,7 @@ import type {
   RouteGenericInterface,
   RouteHandlerMethod,
 } from 'fastify';
-import { assertFunction, describeValue } from '../validate.js';
+import { assertFunction, describeValue } from '../core/validate.js';
 import { sendPlanned } from './internal/node-response.js';
 import { planNode, type NodePlan } from './internal/node-writer.js';
 import { bindFactory, type RouteSourceFactory } from './internal/route-source.js';

@@ -1,7 +1,7 @@
 import type { Context, Env, Input } from 'hono';
 import type { BlankInput } from 'hono/types';
-import type { TokenChunk } from '../types.js';
-import { assertFunction, describeValue } from '../validate.js';
+import type { TokenChunk } from '../core/types.js';
+import { assertFunction, describeValue } from '../core/validate.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
 import { bindFactory } from './internal/route-source.js';
 import { planWeb, respondPlanned, WEB_KEYS, type WebPlan } from './internal/web-response.js';

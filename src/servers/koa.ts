@@ -1,5 +1,5 @@
 import type { DefaultContext, DefaultState, Middleware, ParameterizedContext } from 'koa';
-import { assertFunction, describeValue } from '../validate.js';
+import { assertFunction, describeValue } from '../core/validate.js';
 import { sendPlanned } from './internal/node-response.js';
 import { planNode, type NodePlan } from './internal/node-writer.js';
 import { bindFactory, type RouteSourceFactory } from './internal/route-source.js';

@@ -1,6 +1,6 @@
 import type { MessageEvent } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { describeValue } from '../validate.js';
+import { describeValue } from '../core/validate.js';
 import { ChunkEventPump } from './internal/chunk-events.js';
 import { sendPlanned } from './internal/node-response.js';
 import { planNode } from './internal/node-writer.js';

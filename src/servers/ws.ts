@@ -1,8 +1,8 @@
-import { StreamAbortedError } from '../errors.js';
+import { StreamAbortedError } from '../core/errors.js';
 import type { StreamMetrics, StreamOutcome } from '../operators/monitored.js';
 import { describeError, type SSEDonePayload, type SSEErrorPayload } from '../sse/encoder.js';
-import type { TokenChunk, Usage } from '../types.js';
-import { assertNumber, assertSignal, describeValue } from '../validate.js';
+import type { TokenChunk, Usage } from '../core/types.js';
+import { assertNumber, assertSignal, describeValue } from '../core/validate.js';
 import { CHUNK_STREAM_KEYS, planChunkStream } from './internal/options.js';
 import { trackStream, type ShutdownNotice } from './internal/registry.js';
 import { openChunkStream, type ChunkStream, type ChunkStreamOptions, type TokenSourceInput } from './internal/response-stream.js';

@@ -1,6 +1,6 @@
-import { isBudgetExceededError, isProviderError, isStreamLimitError, isTokenRelayError } from '../errors.js';
-import type { FinishReason, Usage } from '../types.js';
-import { describeValue } from '../validate.js';
+import { isBudgetExceededError, isProviderError, isStreamLimitError, isTokenRelayError } from '../core/errors.js';
+import type { FinishReason, Usage } from '../core/types.js';
+import { describeValue } from '../core/validate.js';
 
 /**
  * The fields of one Server-Sent Events frame. Every field is optional; the fields present are

@@ -1,4 +1,4 @@
-import type { Usage } from '../types.js';
+import type { Usage } from '../core/types.js';
 import { MISTRAL_SCENARIOS, type MistralScenarioName } from './mistral-scenarios.js';
 import type { MockFault, MockRequest, MockScript, WireFrame, WireResponse } from './script.js';
 import { createPacer, scriptFinishReason, scriptTokens, scriptUsage, sseFrame, structuralFrame } from './wire-format.js';

@@ -1,4 +1,4 @@
-import type { Usage } from '../types.js';
+import type { Usage } from '../core/types.js';
 import { OPENAI_SCENARIOS, type OpenAIScenario, type OpenAIScenarioName } from './openai-scenarios.js';
 import type { MockFault, MockRequest, MockScript, MockToolCall, WireFrame, WireResponse } from './script.js';
 import { createPacer, scriptFinishReason, scriptTokens, scriptUsage, sseFrame, structuralFrame } from './wire-format.js';

@@ -1,4 +1,4 @@
-import type { Usage } from '../types.js';
+import type { Usage } from '../core/types.js';
 import type { AnthropicMockMessage } from './anthropic-wire.js';
 import type { GoogleMockAnswer } from './google-wire.js';
 import type { OpenAIScenarioName } from './openai-scenarios.js';

@@ -1,4 +1,4 @@
-import type { Usage } from '../types.js';
+import type { Usage } from '../core/types.js';
 import { DEFAULT_MOCK_TOKENS, type MockScript, type WireFrame } from './script.js';
 
 /** One SSE frame as providers send it: an optional `event:` line, one `data:` line, a blank line. */

@@ -15,8 +15,8 @@ import {
   memoryStore,
   StreamNotFoundError,
   type Relay,
-  type RelayStore,
 } from 'tokenrelay';
+import type { RelayStore } from 'tokenrelay/store';
 import { sendSSE } from 'tokenrelay/node';
 import { streamOpenAI } from 'tokenrelay/openai';
 import { redisStore } from 'tokenrelay/redis';

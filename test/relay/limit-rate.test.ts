@@ -11,10 +11,10 @@ import {
   limitStreams,
   memoryStore,
   StreamLimitError,
-  type RateStore,
   type TokenChunk,
   type TokenSourceFactory,
 } from 'tokenrelay';
+import type { RateStore } from 'tokenrelay/store';
 import { redisStore } from 'tokenrelay/redis';
 import { toHttpError } from '../../src/servers/internal/http-error.js';
 import { redisAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.js';

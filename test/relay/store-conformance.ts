@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RelayStore, StoreEvent, TokenChunk } from 'tokenrelay';
+import type { TokenChunk } from 'tokenrelay';
+import type { RelayStore, StoreEvent } from 'tokenrelay/store';
 
 /** Options of {@link describeStoreConformance}. */
 export interface ConformanceOptions {

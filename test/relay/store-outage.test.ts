@@ -4,9 +4,9 @@ import {
   isStoreUnavailableError,
   memoryStore,
   StoreUnavailableError,
-  type RelayStore,
   type TokenChunk,
 } from 'tokenrelay';
+import type { RelayStore } from 'tokenrelay/store';
 import { toResponse } from 'tokenrelay/web';
 import { controlledSource, drain, take } from './helpers.js';
 

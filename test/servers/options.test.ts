@@ -83,6 +83,16 @@ describe('adapter-specific keys', () => {
     await expect(toResponse(answer(), { request, statusWindowMS: 10 } as never)).rejects.toThrow(/did you mean `statusWindowMs`\?/);
   });
 
+  it('writeCombining is no option of the Node adapters (the benchmark turns it off from the inside)', async () => {
+    const req = { httpVersion: '1.1', httpVersionMajor: 1, method: 'POST', url: '/chat', socket: null } as unknown as IncomingMessage;
+    const response = new ServerResponse(req);
+    const call = sendSSE(req, response, answer(), { writeCombining: false } as never);
+    await expect(call).rejects.toThrow(TypeError);
+    await expect(call).rejects.toThrow(/Unknown option `writeCombining` in `options`/);
+    expect(response.headersSent).toBe(false);
+    expect(() => sse(() => answer(), { writeCombining: false } as never)).toThrow(/Unknown option `writeCombining`/);
+  });
+
   it('the WebSocket adapter names its own keys', () => {
     const socket = { readyState: 1, bufferedAmount: 0, send: () => undefined, close: () => undefined, addEventListener: () => undefined, removeEventListener: () => undefined };
     expect(() => sendOverWebSocket(socket as never, answer(), { maxBufferedAmmount: 10 } as never)).toThrow(/did you mean `maxBufferedAmount`\?/);

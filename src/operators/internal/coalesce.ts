@@ -1,4 +1,4 @@
-import type { TokenChunk } from '../../types.js';
+import type { TokenChunk } from '../../core/types.js';
 
 /**
  * The read-ahead buffer of `withBackpressure`: a growable ring of chunks that keeps the exact

@@ -1,5 +1,5 @@
-import { InvalidJSONError } from '../../errors.js';
-import type { ToolCallInfo } from '../../types.js';
+import { InvalidJSONError } from '../../core/errors.js';
+import type { ToolCallInfo } from '../../core/types.js';
 
 // What the next character may be.
 const VALUE = 0;

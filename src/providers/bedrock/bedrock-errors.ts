@@ -1,6 +1,6 @@
 // How the Bedrock adapter turns what `@aws-sdk/client-bedrock-runtime` throws (or what the
 // stream carries) into typed errors, with no credential in any message.
-import { ProviderError, StreamAbortedError, isTokenRelayError } from '../../errors.js';
+import { ProviderError, StreamAbortedError, isTokenRelayError } from '../../core/errors.js';
 import { parseRetryAfter, type HeadersLike } from '../retry-after.js';
 
 /** Where an error happened. */

@@ -1,8 +1,8 @@
 // How each ConverseStream event becomes TokenChunks: one `BedrockEventReader` per stream.
 import type { ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
 import { ChunkStamper } from '../../chunk-stamper.js';
-import { ProviderError } from '../../errors.js';
-import type { FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../../types.js';
+import { ProviderError } from '../../core/errors.js';
+import type { FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../../core/types.js';
 import { streamException, type BedrockErrorContext } from './bedrock-errors.js';
 
 /** One event of `ConverseStreamCommand`'s `output.stream`, as the SDK yields it. */

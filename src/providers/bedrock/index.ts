@@ -3,9 +3,9 @@ import type {
   ConverseStreamCommandInput,
   ConverseStreamCommandOutput,
 } from '@aws-sdk/client-bedrock-runtime';
-import { ProviderError, StreamAbortedError } from '../../errors.js';
-import type { TokenChunk } from '../../types.js';
-import { assertOptions, assertSignal, describeValue } from '../../validate.js';
+import { ProviderError, StreamAbortedError } from '../../core/errors.js';
+import type { TokenChunk } from '../../core/types.js';
+import { assertOptions, assertSignal, describeValue } from '../../core/validate.js';
 import { toBedrockError, type BedrockErrorContext } from './bedrock-errors.js';
 import { BedrockEventReader, type BedrockStreamEvent } from './bedrock-events.js';
 

@@ -1,4 +1,4 @@
-import { ProviderError, StreamAbortedError, isTokenRelayError } from '../../errors.js';
+import { ProviderError, StreamAbortedError, isTokenRelayError } from '../../core/errors.js';
 
 /** Where an error happened and what must never appear in its message. */
 export interface GoogleErrorContext {

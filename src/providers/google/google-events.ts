@@ -1,7 +1,7 @@
 import type { Candidate, Citation, GenerateContentResponse, GenerateContentResponseUsageMetadata, GroundingChunk, Part } from '@google/genai';
 import { ChunkStamper } from '../../chunk-stamper.js';
-import { ProviderError } from '../../errors.js';
-import type { FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../../types.js';
+import { ProviderError } from '../../core/errors.js';
+import type { FinishReason, SourceInfo, TokenChunk, ToolCallInfo, Usage } from '../../core/types.js';
 import type { GoogleErrorContext } from './google-errors.js';
 
 /**

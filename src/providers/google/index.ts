@@ -1,7 +1,7 @@
 import type { GenerateContentParameters } from '@google/genai';
-import { StreamAbortedError } from '../../errors.js';
-import type { TokenChunk } from '../../types.js';
-import { assertOptions, assertSignal, describeValue } from '../../validate.js';
+import { StreamAbortedError } from '../../core/errors.js';
+import type { TokenChunk } from '../../core/types.js';
+import { assertOptions, assertSignal, describeValue } from '../../core/validate.js';
 import { toGoogleError, type GoogleErrorContext } from './google-errors.js';
 import { GoogleResponseReader, type GoogleStreamResponse } from './google-events.js';
 

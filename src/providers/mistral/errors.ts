@@ -1,4 +1,4 @@
-import { ProviderError, StreamAbortedError, isTokenRelayError } from '../../errors.js';
+import { ProviderError, StreamAbortedError, isTokenRelayError } from '../../core/errors.js';
 import { redact } from '../openai-errors.js';
 import { parseRetryAfter, type HeadersLike } from '../retry-after.js';
 

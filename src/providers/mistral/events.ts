@@ -1,7 +1,7 @@
 import type { CompletionChunk, CompletionEvent } from '@mistralai/mistralai/models/components';
 import { ChunkStamper } from '../../chunk-stamper.js';
-import { ProviderError } from '../../errors.js';
-import type { ChunkType, FinishReason, TokenChunk, ToolCallInfo, Usage } from '../../types.js';
+import { ProviderError } from '../../core/errors.js';
+import type { ChunkType, FinishReason, TokenChunk, ToolCallInfo, Usage } from '../../core/types.js';
 
 /** What `chat.stream()` yields (`{ data: CompletionChunk }`), or a completion chunk itself. */
 export type MistralStreamEvent = CompletionEvent | CompletionChunk;

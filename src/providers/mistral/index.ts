@@ -1,7 +1,7 @@
 import type { ChatCompletionStreamRequest, CompletionEvent } from '@mistralai/mistralai/models/components';
-import { StreamAbortedError } from '../../errors.js';
-import type { TokenChunk } from '../../types.js';
-import { assertOptions, assertSignal, describeValue } from '../../validate.js';
+import { StreamAbortedError } from '../../core/errors.js';
+import type { TokenChunk } from '../../core/types.js';
+import { assertOptions, assertSignal, describeValue } from '../../core/validate.js';
 import { toMistralError, type MistralErrorContext } from './errors.js';
 import { MistralEventReader, type MistralStreamEvent } from './events.js';
 

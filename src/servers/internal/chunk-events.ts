@@ -1,6 +1,6 @@
-import { StreamAbortedError } from '../../errors.js';
+import { StreamAbortedError } from '../../core/errors.js';
 import { describeError, type SSEDonePayload, type SSEErrorPayload } from '../../sse/encoder.js';
-import type { TokenChunk, Usage } from '../../types.js';
+import type { TokenChunk, Usage } from '../../core/types.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './registry.js';
 import type { ChunkStream } from './response-stream.js';
 

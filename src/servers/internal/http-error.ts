@@ -8,7 +8,7 @@ import {
   isStreamNotFoundError,
   isStreamTimeoutError,
   isTokenRelayError,
-} from '../../errors.js';
+} from '../../core/errors.js';
 import type { Protocol } from '../../protocols/protocol.js';
 import { describeError, type SSEErrorPayload } from '../../sse/encoder.js';
 

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import { StreamAbortedError } from '../../errors.js';
-import { tryReadInto } from '../../operators/internal/interruptible.js';
-import { describeValue } from '../../validate.js';
+import { StreamAbortedError } from '../../core/errors.js';
+import { tryReadInto } from '../../core/kernel.js';
+import { describeValue } from '../../core/validate.js';
 import { streamHeaders } from '../../protocols/protocol.js';
 import type { NodeRequest, NodeResponse, SendSSEOutcome, SendSSEResult } from '../node.js';
 import type { HttpErrorResponse } from './http-error.js';

@@ -1,5 +1,5 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { assertNumber, describeValue } from '../../validate.js';
+import { assertNumber, describeValue } from '../../core/validate.js';
 import { planResponse, RESPONSE_KEYS, type ResponsePlan } from './options.js';
 import type { StreamResponseOptions } from './response-stream.js';
 
@@ -190,13 +190,24 @@ export function mergeHeaders(
 }
 
 /** The keys the Node adapters take: every adapter's, plus `writeTimeoutMs`. */
-const NODE_KEYS = [...RESPONSE_KEYS, 'writeTimeoutMs', 'writeCombining'] as const;
+const NODE_KEYS = [...RESPONSE_KEYS, 'writeTimeoutMs'] as const;
+
+let writeCombining = true;
+
+/**
+ * Turns write combining off (`false`) or back on for the streams planned from now on. For
+ * bench/write-combining.bench.ts only, and exported from no entry: no option of `sendSSE`
+ * reaches it.
+ */
+export function setWriteCombining(enabled: boolean): void {
+  writeCombining = enabled;
+}
 
 /** The Node adapters' options, checked once (when `sse()` makes a handler, or at `sendSSE`). */
 export interface NodePlan extends ResponsePlan {
   readonly headers: Record<string, string> | undefined;
   readonly writeTimeoutMs: number;
-  /** Undocumented: `false` turns write combining off, for bench/write-combining.bench.ts. */
+  /** `false` only while bench/write-combining.bench.ts has turned combining off ({@link setWriteCombining}). */
   readonly combine: boolean;
 }
 
@@ -217,6 +228,5 @@ export function planNode(options: StreamResponseOptions & { writeTimeoutMs?: num
       validateHeaderValue(name, value);
     }
   }
-  const combine = (options as { writeCombining?: unknown }).writeCombining !== false;
-  return { ...plan, headers, writeTimeoutMs, combine };
+  return { ...plan, headers, writeTimeoutMs, combine: writeCombining };
 }

@@ -3,7 +3,7 @@ import { checkSSEOptions, SSE_OPTION_KEYS, type SSEConfig } from '../../operator
 import { checkBackpressureOptions, type BackpressureConfig } from '../../operators/with-backpressure.js';
 import { checkTimeoutOptions, type TimeoutLimits } from '../../operators/with-timeout.js';
 import { protocolNamed } from '../../protocols/index.js';
-import { assertNumber, assertOptions, describeValue } from '../../validate.js';
+import { assertNumber, assertOptions, describeValue } from '../../core/validate.js';
 import type { ChunkStreamOptions, StreamLogRecord, StreamResponseOptions } from './response-stream.js';
 
 /**

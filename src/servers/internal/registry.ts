@@ -1,4 +1,4 @@
-import { assertNumber, assertOptions, describeValue } from '../../validate.js';
+import { assertNumber, assertOptions, describeValue } from '../../core/validate.js';
 
 /** What a live stream tells its client when the server shuts down. */
 export interface ShutdownNotice {

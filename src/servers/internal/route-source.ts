@@ -1,4 +1,4 @@
-import type { TokenChunk } from '../../types.js';
+import type { TokenChunk } from '../../core/types.js';
 import type { TokenSourceInput } from './response-stream.js';
 
 /**

@@ -1,9 +1,9 @@
 // The body of `toResponse`, below every fetch-runtime adapter (`tokenrelay/web`, `tokenrelay/hono`):
 // options checked once into a plan, then one pull-based `Response` per request.
-import { StreamAbortedError } from '../../errors.js';
+import { StreamAbortedError } from '../../core/errors.js';
 import { streamHeaders } from '../../protocols/protocol.js';
 import type { ToResponseOptions } from '../web.js';
-import { assertNumber, assertSignal, describeValue } from '../../validate.js';
+import { assertNumber, assertSignal, describeValue } from '../../core/validate.js';
 import { planResponse, RESPONSE_KEYS, type ResponsePlan } from './options.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './registry.js';
 import { openResponseStream, type ResponseStream, type StreamContext, type TokenSourceInput } from './response-stream.js';

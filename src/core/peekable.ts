@@ -8,7 +8,7 @@ import {
   type ErrorHandler,
   type ReadsThrough,
   type ResultHandler,
-} from './interruptible.js';
+} from './kernel.js';
 
 /**
  * An iterator whose first result can be awaited before iteration starts: a server adapter

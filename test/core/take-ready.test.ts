@@ -2,11 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TokenChunk } from 'tokenrelay';
 import { monitored, type StreamMetrics } from '../../src/operators/monitored.js';
-import { TAKE_READY, takeReady } from '../../src/operators/internal/interruptible.js';
+import { TAKE_READY, takeReady } from '../../src/core/kernel.js';
 import { toSSE } from '../../src/operators/to-sse.js';
 import { withAbort } from '../../src/operators/with-abort.js';
 import { withBackpressure } from '../../src/operators/with-backpressure.js';
-import { pipe } from '../../src/pipe.js';
+import { pipe } from '../../src/core/pipe.js';
 import { openResponseStream } from '../../src/servers/internal/response-stream.js';
 import { planResponse } from '../../src/servers/internal/options.js';
 

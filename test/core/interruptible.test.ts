@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { Interruptible } from '../../src/operators/internal/interruptible.js';
+import { Interruptible } from '../../src/core/kernel.js';
 
 function neverEndingSource() {
   const state = { finallyRan: false, release: () => {} };

@@ -1,0 +1,23 @@
+export { STREAM_ID_PATTERN, isStreamId } from './store.js';
+export type {
+  ClaimOptions,
+  CreateStreamOptions,
+  ProducerStatus,
+  RateCharge,
+  RateLimits,
+  RateStore,
+  RateUsage,
+  RateVerdict,
+  RateWindow,
+  ReadOptions,
+  ReadResult,
+  RelayStore,
+  SetActiveOptions,
+  SlotGrant,
+  SlotStore,
+  StoreEvent,
+  StoredEnd,
+  StoredError,
+  StreamInfo,
+  StreamState,
+} from './store.js';
