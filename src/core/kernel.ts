@@ -114,10 +114,131 @@ export function settleThrough<T>(
   (resolve as (value: unknown) => void)(settled);
 }
 
-/** Sees each result (or failure) of the source before the reader; what `result` throws fails that read. */
+/**
+ * Sees each result (or failure) of the source before the reader; what `result` throws fails that
+ * read. Both are called as methods of the observer (a stage's own methods need no binding).
+ */
 export interface ReadObserver<T> {
   result?: ((result: IteratorResult<T>) => IteratorResult<T>) | undefined;
   error?: ((error: unknown) => void) | undefined;
+}
+
+type Wake = () => void;
+
+/**
+ * The consumer's side of an iterator that settles its reads itself (a read-ahead buffer, a
+ * paced or heartbeat stream): at most one read pending, taken as a promise of its own (`next()`),
+ * through handlers ({@link READ_THROUGH}) or into handlers with no promise ({@link READ_INTO}),
+ * and settled once from wherever the value comes (a source result, a timer, a stop). A second
+ * reader waits for the pending read to settle. A base class rather than a field, so an iterator
+ * costs no extra object per stream.
+ */
+export abstract class PendingRead<T> {
+  #resolve: ((value: never) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+  #thenResult: ResultHandler<T, unknown> | undefined;
+  #thenError: ErrorHandler<unknown> | undefined;
+  // The pending read's promise, for a second reader; made on demand for a read that has none.
+  #current: Promise<unknown> | undefined;
+  #wake: Wake | undefined;
+
+  /** True while a read waits to be settled. */
+  protected get pending(): boolean {
+    return this.#resolve !== undefined;
+  }
+
+  /** Takes a read with a promise of its own. */
+  protected openRead(): Promise<IteratorResult<T>> {
+    PendingRead.#capturing = this as PendingRead<unknown>;
+    const read = new Promise<IteratorResult<T>>(PendingRead.#capture);
+    this.#current = read;
+    return read;
+  }
+
+  /** Takes a read through `onResult` / `onError` ({@link READ_THROUGH}): its promise settles with what they return. */
+  protected openThrough<R>(onResult: ResultHandler<T, R>, onError: ErrorHandler<R>): Promise<R> {
+    const read = this.openRead();
+    this.#thenResult = onResult;
+    this.#thenError = onError;
+    return read as Promise<unknown> as Promise<R>;
+  }
+
+  /** Takes a read into `onResult` / `onError` with no promise ({@link READ_INTO}). */
+  protected openInto(onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): void {
+    this.#resolve = IGNORE;
+    this.#reject = UNHANDLED;
+    this.#thenResult = onResult;
+    this.#thenError = onError;
+  }
+
+  /** A second reader: `again` runs once the pending read has settled. */
+  protected afterPending(again: () => Promise<IteratorResult<T>>): Promise<IteratorResult<T>> {
+    const current = this.#current ?? (this.#current = new Promise<void>((resolve) => (this.#wake = resolve)));
+    return current.then(again, again);
+  }
+
+  /**
+   * Settles the pending read with `value`, or rejects it with `value` when `failed` (through its
+   * handlers, if it has any). Returns `false`, doing nothing, when no read is pending.
+   */
+  protected settleRead(value: unknown, failed: boolean, observe = false): boolean {
+    const resolve = this.#resolve;
+    if (resolve === undefined) return false;
+    const reject = this.#reject as (error: unknown) => void;
+    const thenResult = this.#thenResult;
+    const thenError = this.#thenError;
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    this.#thenResult = undefined;
+    this.#thenError = undefined;
+    this.wakeReaders();
+    if (observe) {
+      // After the read was cleared: a stop from inside the hook finds no read to settle.
+      try {
+        value = failed ? this.observeError(value) : this.observeResult(value as IteratorResult<T>);
+      } catch (error) {
+        value = error;
+        failed = true;
+      }
+    }
+    settleThrough(thenResult, thenError, resolve, reject, value, failed);
+    return true;
+  }
+
+  /** With `settleRead(…, observe)`: sees a result before the read it settles; what it throws fails that read. */
+  protected observeResult(result: IteratorResult<T>): IteratorResult<T> {
+    return result;
+  }
+
+  /** With `settleRead(…, observe)`: sees a failure before the read it rejects; returns what it rejects with. */
+  protected observeError(error: unknown): unknown {
+    return error;
+  }
+
+  /** A read whose promise is not this class's (a read through the source): second readers wait for it. */
+  protected trackRead(read: Promise<unknown> | undefined): void {
+    this.#current = read;
+  }
+
+  /** The read in flight settled: second readers go on. */
+  protected wakeReaders(): void {
+    this.#current = undefined;
+    const wake = this.#wake;
+    if (wake !== undefined) {
+      this.#wake = undefined;
+      wake();
+    }
+  }
+
+  // One executor for every read of every stream (it runs synchronously, inside openRead): a
+  // read allocates its promise and nothing else, and a stream no closure of its own for it.
+  static #capturing: PendingRead<unknown> | undefined;
+  static readonly #capture = (resolve: (value: never) => void, reject: (error: unknown) => void): void => {
+    const self = PendingRead.#capturing as PendingRead<unknown>;
+    PendingRead.#capturing = undefined;
+    self.#resolve = resolve;
+    self.#reject = reject;
+  };
 }
 
 /**
@@ -129,7 +250,7 @@ export interface ReadObserver<T> {
  * `return()`, or {@link Interruptible.stop}); operators release their timers and listeners there.
  * An `observer` sees what the source delivers, so an operator needs no promise of its own per read.
  */
-export class Interruptible<T> implements AsyncIterableIterator<T> {
+export class Interruptible<T> extends PendingRead<T> implements AsyncIterableIterator<T> {
   readonly #source: AsyncIterator<T>;
   readonly #observer: ReadObserver<T> | undefined;
   // The source settles its pending read when returned: read it directly (see SETTLES_ON_RETURN).
@@ -139,18 +260,14 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
   #sourceDone = false;
   #error: { value: unknown } | undefined;
   #reading = false;
-  #resolve: ((result: IteratorResult<T>) => void) | undefined;
-  #reject: ((error: unknown) => void) | undefined;
-  #current: Promise<IteratorResult<T>> | undefined;
-  // A read taken into handlers has no promise: a second reader waits for this one instead.
-  #wake: (() => void) | undefined;
-  // Direct reads only: the stop error that the read in flight rejects with once the source settles it.
+  // Direct reads only: the stop error that the read in flight rejects with once the source settles
+  // it, and the handlers of a read taken through this one (READ_THROUGH, READ_INTO).
   #stopError: { value: unknown } | undefined;
-  // The read in flight was taken through (READ_THROUGH): it settles with these applied.
   #thenResult: ResultHandler<T, unknown> | undefined;
   #thenError: ErrorHandler<unknown> | undefined;
 
   constructor(source: AsyncIterable<T>, onClose?: () => void, observer?: ReadObserver<T>) {
+    super();
     this.#source = source[Symbol.asyncIterator]();
     this.#onClose = onClose;
     this.#observer = observer;
@@ -195,12 +312,8 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.#reading) {
-      // Reads are served in order: a second caller waits for the read in flight.
-      const again = () => this.next();
-      const current = this.#current ?? (this.#current = new Promise<IteratorResult<T>>((resolve) => (this.#wake = () => resolve(DONE))));
-      return current.then(again, again);
-    }
+    // Reads are served in order: a second caller waits for the read in flight.
+    if (this.#reading) return this.afterPending(() => this.next());
     return this.#read();
   }
 
@@ -232,15 +345,9 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
       return;
     }
     if (!this.#sourceDone) returnQuietly(this.#source);
-    const resolve = this.#resolve;
-    const reject = this.#reject;
-    const thenResult = this.#thenResult;
-    const thenError = this.#thenError;
-    this.#settled();
-    if (resolve === undefined || reject === undefined) {
-      if (error !== undefined) this.#error = { value: error };
-    } else if (error === undefined) settleThrough(thenResult, thenError, resolve, reject, DONE, false);
-    else settleThrough(thenResult, thenError, resolve, reject, error, true);
+    this.#reading = false;
+    const settled = error === undefined ? this.settleRead(DONE, false) : this.settleRead(error, true);
+    if (!settled && error !== undefined) this.#error = { value: error };
   }
 
   #read(thenResult?: ResultHandler<T, unknown>, thenError?: ErrorHandler<unknown>, detached = false): Promise<IteratorResult<T>> {
@@ -251,60 +358,44 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
       return Promise.reject(error.value);
     }
     this.#reading = true;
-    this.#thenResult = thenResult;
-    this.#thenError = thenError;
     let read: Promise<IteratorResult<T>> | undefined;
     if (this.#direct) {
+      this.#thenResult = thenResult;
+      this.#thenError = thenError;
       // Read through the source when it can (stacked operators then share one promise per chunk).
       if (!detached || !tryReadInto(this.#source, this.#onDirectResult, this.#onDirectError)) {
         read = readThrough(this.#source, this.#onDirectResult, this.#onDirectError) as Promise<IteratorResult<T>>;
       }
+      this.trackRead(read);
     } else {
-      if (detached) {
-        this.#resolve = IGNORE;
-        this.#reject = UNHANDLED;
-      } else {
-        read = new Promise<IteratorResult<T>>(this.#capture);
-      }
+      if (thenResult === undefined || thenError === undefined) read = this.openRead();
+      else if (detached) this.openInto(thenResult, thenError);
+      else read = this.openThrough(thenResult, thenError) as Promise<unknown> as Promise<IteratorResult<T>>;
       readThrough(this.#source, this.#onResult, this.#onError);
     }
-    this.#current = read;
     return read as Promise<IteratorResult<T>>;
   }
 
-  // Bound once: a read allocates its promise and nothing else. A result that arrives after a
-  // stop finds no pending read and is dropped.
-  readonly #capture = (resolve: (result: IteratorResult<T>) => void, reject: (error: unknown) => void): void => {
-    this.#resolve = resolve;
-    this.#reject = reject;
-  };
-
+  // A result that arrives after a stop finds no pending read and is dropped.
   readonly #onResult = (result: IteratorResult<T>): void => {
-    const resolve = this.#resolve;
-    const reject = this.#reject as (error: unknown) => void;
-    if (resolve === undefined) return;
-    const thenResult = this.#thenResult;
-    const thenError = this.#thenError;
-    this.#settled();
-    let observed: IteratorResult<T>;
-    try {
-      observed = this.#observe(result);
-    } catch (error) {
-      settleThrough(thenResult, thenError, resolve, reject, error, true);
-      return;
-    }
-    settleThrough(thenResult, thenError, resolve, reject, observed, false);
+    if (!this.pending) return;
+    this.#reading = false;
+    this.settleRead(result, false, true);
   };
 
   readonly #onError = (error: unknown): void => {
-    const resolve = this.#resolve as (result: IteratorResult<T>) => void;
-    const reject = this.#reject;
-    if (reject === undefined) return;
-    const thenResult = this.#thenResult;
-    const thenError = this.#thenError;
-    this.#settled();
-    settleThrough(thenResult, thenError, resolve, reject, this.#fail(error), true);
+    if (!this.pending) return;
+    this.#reading = false;
+    this.settleRead(error, true, true);
   };
+
+  protected override observeResult(result: IteratorResult<T>): IteratorResult<T> {
+    return this.#observe(result);
+  }
+
+  protected override observeError(error: unknown): unknown {
+    return this.#fail(error);
+  }
 
   // A direct read's handlers, followed by those of a read taken through this one, as then() would.
   readonly #onDirectResult = (result: IteratorResult<T>): unknown => {
@@ -334,13 +425,13 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
   };
 
   #directResult(result: IteratorResult<T>): IteratorResult<T> {
-    this.#settled();
+    this.#directSettled();
     if (this.#closed && !this.#sourceDone) return this.#stopped();
     return this.#observe(result);
   }
 
   #directError(error: unknown): IteratorResult<T> {
-    this.#settled();
+    this.#directSettled();
     if (this.#closed && !this.#sourceDone) return this.#stopped();
     throw this.#fail(error);
   }
@@ -357,8 +448,8 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
       this.#sourceDone = true;
       this.#close();
     }
-    const observe = this.#observer?.result;
-    return observe === undefined ? result : observe(result);
+    const observer = this.#observer;
+    return observer?.result === undefined ? result : observer.result(result);
   }
 
   #fail(error: unknown): unknown {
@@ -368,17 +459,11 @@ export class Interruptible<T> implements AsyncIterableIterator<T> {
     return error;
   }
 
-  #settled(): void {
+  #directSettled(): void {
     this.#reading = false;
     this.#thenResult = undefined;
     this.#thenError = undefined;
-    const wake = this.#wake;
-    if (wake !== undefined) {
-      this.#wake = undefined;
-      wake();
-    }
-    this.#resolve = undefined;
-    this.#reject = undefined;
+    this.wakeReaders();
   }
 
   #close(): void {

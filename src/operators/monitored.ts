@@ -185,8 +185,13 @@ export function monitoredWith(options: MonitorOptions): Operator<TokenChunk, Tok
   });
 }
 
-class Monitored implements AsyncIterableIterator<TokenChunk> {
-  readonly #inner: Interruptible<TokenChunk>;
+/**
+ * @internal `monitored` as a stage (its state and hooks, not a reader): `start()` at the first
+ * read, `result` and `error` see what the reader delivers, `cancel()` when the consumer stops
+ * first. The standalone operator runs it in an {@link Interruptible}; the adapters' fused
+ * pipeline runs it where chunks leave the read-ahead buffer.
+ */
+export class MonitorStage {
   readonly #options: MonitorOptions;
   #startedAt: number | undefined;
   #firstTokenAt: number | undefined;
@@ -203,18 +208,12 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
   // Read on every chunk: one field, not a lookup through the observer.
   #ownOnChunk: StreamObserver['onChunk'];
 
-  constructor(source: AsyncIterable<TokenChunk>, options: MonitorOptions) {
-    this.#inner = new Interruptible(source, undefined, { result: this.#onResult, error: this.#onError });
+  constructor(options: MonitorOptions) {
     this.#options = options;
   }
 
-  get [SETTLES_ON_RETURN](): true {
-    return true;
-  }
-
-  // Bound once and run inside the read (as the inner iterator's observer), so a read allocates
-  // no closure and no promise of its own; the source's result object is passed on as is.
-  readonly #onResult = (result: IteratorResult<TokenChunk>): IteratorResult<TokenChunk> => {
+  /** Sees a result on its way to the consumer; the result object is passed on as is. */
+  result(result: IteratorResult<TokenChunk>): IteratorResult<TokenChunk> {
     if (result.done === true) {
       this.#finish(outcomeOf(this.#finishReason, 'completed'), undefined);
       return result;
@@ -234,47 +233,24 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
     if (this.#options.onChunk !== undefined) this.#call('onChunk', this.#options.onChunk, chunk);
     if (this.#ownOnChunk !== undefined) this.#call('onChunk', this.#ownOnChunk, chunk);
     return result;
-  };
+  }
 
-  readonly #onError = (error: unknown): void => {
+  /** The reader failed with `error`: the outcome is a timeout, an abort or an error. */
+  error(error: unknown): void {
     const outcome = isStreamTimeoutError(error) || hasName(error, 'TimeoutError')
       ? 'timeout'
       : isStreamAbortedError(error) || hasName(error, 'AbortError') ? 'aborted' : 'error';
     this.#finish(outcome, error);
-  };
-
-  next(): Promise<IteratorResult<TokenChunk>> {
-    if (this.#startedAt === undefined) this.#start();
-    return this.#inner.next();
   }
 
-  [READ_THROUGH]<R>(onResult: ResultHandler<TokenChunk, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
+  /** Calls `onStart`, once, at the first read. */
+  start(): void {
     if (this.#startedAt === undefined) this.#start();
-    return this.#inner[READ_THROUGH](onResult, onError);
   }
 
-  [READ_INTO](onResult: ResultHandler<TokenChunk, unknown>, onError: ErrorHandler<unknown>): boolean {
-    if (this.#startedAt === undefined) this.#start();
-    return this.#inner[READ_INTO](onResult, onError);
-  }
-
-  [TAKE_READY](): IteratorYieldResult<TokenChunk> | undefined {
-    if (this.#startedAt === undefined) this.#start();
-    return this.#inner[TAKE_READY]();
-  }
-
-  return(): Promise<IteratorResult<TokenChunk>> {
+  /** The consumer stopped reading: `'cancelled'`, unless the stream already delivered its finish reason. */
+  cancel(): void {
     this.#finish(outcomeOf(this.#finishReason, 'cancelled'), undefined);
-    return this.#inner.return();
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<TokenChunk>> {
-    this.#finish(outcomeOf(this.#finishReason, 'cancelled'), undefined);
-    return this.#inner.throw(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
   }
 
   #start(): void {
@@ -390,6 +366,55 @@ class Monitored implements AsyncIterableIterator<TokenChunk> {
     } catch {
       // An error handler that throws has nowhere left to report to; the stream must go on.
     }
+  }
+}
+
+/** The standalone operator: the stage over an {@link Interruptible} of the source. */
+class Monitored implements AsyncIterableIterator<TokenChunk> {
+  readonly #inner: Interruptible<TokenChunk>;
+  readonly #stage: MonitorStage;
+
+  constructor(source: AsyncIterable<TokenChunk>, options: MonitorOptions) {
+    this.#stage = new MonitorStage(options);
+    this.#inner = new Interruptible(source, undefined, this.#stage);
+  }
+
+  get [SETTLES_ON_RETURN](): true {
+    return true;
+  }
+
+  next(): Promise<IteratorResult<TokenChunk>> {
+    this.#stage.start();
+    return this.#inner.next();
+  }
+
+  [READ_THROUGH]<R>(onResult: ResultHandler<TokenChunk, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
+    this.#stage.start();
+    return this.#inner[READ_THROUGH](onResult, onError);
+  }
+
+  [READ_INTO](onResult: ResultHandler<TokenChunk, unknown>, onError: ErrorHandler<unknown>): boolean {
+    this.#stage.start();
+    return this.#inner[READ_INTO](onResult, onError);
+  }
+
+  [TAKE_READY](): IteratorYieldResult<TokenChunk> | undefined {
+    this.#stage.start();
+    return this.#inner[TAKE_READY]();
+  }
+
+  return(): Promise<IteratorResult<TokenChunk>> {
+    this.#stage.cancel();
+    return this.#inner.return();
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<TokenChunk>> {
+    this.#stage.cancel();
+    return this.#inner.throw(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
 }
 

@@ -3,16 +3,8 @@ import { tokenrelayProtocol } from '../protocols/tokenrelay.js';
 import { assertFieldValue, encodeSSEFrame } from '../sse/encoder.js';
 import type { Operator, TokenChunk } from '../core/types.js';
 import { assertFunction, assertNumber, assertOptionalNumber, assertOptions, describeValue } from '../core/validate.js';
-import {
-  READ_INTO,
-  returnQuietly,
-  TAKE_READY,
-  takeReady,
-  tryReadInto,
-  UNHANDLED,
-  type ErrorHandler,
-  type ResultHandler,
-} from '../core/kernel.js';
+import { StagedRead, type ReadStage, type StageHost } from '../core/staged-read.js';
+import { heartbeatDelay } from './with-heartbeat.js';
 
 /** Event names of the frames {@link toSSE} writes. Each must be non-empty and free of CR, LF, NUL and lone surrogates. */
 export interface SSEEventNames {
@@ -33,7 +25,8 @@ export interface ToSSEOptions {
   events?: SSEEventNames | undefined;
   /**
    * Sends a `: ping` comment when no frame went out for this long while waiting on the source,
-   * so proxies do not close an idle connection. `0`, `Infinity` or `false` turn it off.
+   * so proxies do not close an idle connection. `0`, `Infinity` or `false` turn it off. The same
+   * as `withHeartbeat` after the encoder, in one layer.
    * @defaultValue `15_000`
    */
   heartbeatMs?: number | false | undefined;
@@ -60,7 +53,8 @@ export interface ToSSEOptions {
  * own if its token is not empty) becomes a `done` frame and ends the output, and the source is
  * returned. A source error becomes one final `error` frame `{ code, message }`, then the output
  * ends normally. A consumer `return()` ends the output at once, even while a read is pending,
- * clears the heartbeat timer and returns the source without awaiting it.
+ * clears the heartbeat timer and returns the source without awaiting it. The heartbeat is
+ * {@link withHeartbeat}'s, run in the same layer as the encoding (`heartbeatMs: 0` for none).
  *
  * @example
  * ```ts
@@ -104,26 +98,27 @@ export function checkSSEOptions(options: ToSSEOptions, ownKeys: boolean): SSECon
   return { protocol, heartbeatMs: heartbeatDelay(heartbeatMs), exposeErrors };
 }
 
-/** @internal `heartbeatMs` as a timer delay: `0` for none. */
-export function heartbeatDelay(heartbeatMs: number | false): number {
-  // Beyond the largest setTimeout delay a heartbeat would never be due in practice.
-  return heartbeatMs === false || heartbeatMs > MAX_DELAY ? 0 : heartbeatMs;
-}
-
 /** @internal The encoder for checked options: what the adapters build per request, with no checks. */
 export function sseWith(config: SSEConfig): Operator<TokenChunk, string> {
   return (source) => {
     if (source === null || typeof source !== 'object' || typeof source[Symbol.asyncIterator] !== 'function') {
       throw new TypeError(`Expected \`source\` to be an async iterable, got ${describeValue(source)}`);
     }
-    return { [Symbol.asyncIterator]: () => new FrameIterator(source, config) };
+    return { [Symbol.asyncIterator]: () => encodeFrames(source, config, config.signal) };
   };
 }
 
-const MAX_DELAY = 2_147_483_647;
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-// #waiting while a read taken into a handler (READ_INTO) is pending: it has no promise.
-const DETACHED: Promise<IteratorResult<string>> = new Promise<IteratorResult<string>>(() => undefined);
+/** One stream's frames: the encoding stage, with the heartbeat, in one layer. */
+function encodeFrames(
+  source: AsyncIterable<TokenChunk>,
+  config: SSEConfig,
+  signal: AbortSignal | undefined,
+): StagedRead<TokenChunk, string> {
+  const { protocol, exposeErrors, heartbeatMs } = config;
+  const stage = new EncodeStage(protocol, exposeErrors, signal);
+  // A protocol with no heartbeat frame (NDJSON) has no heartbeat timer either.
+  return new StagedRead(source, stage, heartbeatMs, protocol.heartbeat || undefined);
+}
 
 /** How a stream's chunks become frames: the protocol, and how often an idle stream sends its heartbeat. */
 interface Config {
@@ -136,224 +131,44 @@ interface Config {
 }
 
 /**
- * Runs any protocol's encoder over the source. The consumer's read is a promise of its own, settled by a frame, a heartbeat or a stop, while
- * one source read stays in flight across heartbeats. That already makes a stop take effect
- * during a pending read, so the source is read directly rather than through `Interruptible`,
- * which would add a promise and two closures per chunk. The heartbeat timer is re-armed lazily
- * from the time the current wait began: a steady stream costs one timer per interval, not per chunk.
+ * @internal The encoding of one stream as a stage ({@link ReadStage}): any protocol's encoder
+ * over the chunks. The chunk with a `finishReason`, the source's end and its error each end the
+ * stream (an error as the protocol's error frame); a chunk that cannot be encoded fails like the
+ * source.
  */
-class FrameIterator implements AsyncIterableIterator<string> {
-  readonly #config: Config;
+export class EncodeStage implements ReadStage<TokenChunk, string> {
   readonly #encoder: StreamEncoder;
-  readonly #heartbeat: IteratorYieldResult<string>;
-  readonly #source: AsyncIterator<TokenChunk>;
-  #sourceDone = false;
-  #first: string | undefined;
-  #ended = false;
-  #reading = false;
-  #ready: string | undefined;
-  #resolve: ((result: IteratorResult<string>) => void) | undefined;
-  // The read in #resolve was taken into a handler (READ_INTO): it has no promise.
-  #detached = false;
-  #waiting: Promise<IteratorResult<string>> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #since = 0;
 
-  constructor(source: AsyncIterable<TokenChunk>, config: Config) {
-    const { protocol, exposeErrors, signal } = config;
-    // A protocol with no heartbeat frame (NDJSON) has no heartbeat timer either.
-    this.#config = protocol.heartbeat === '' ? { ...config, heartbeatMs: 0 } : config;
-    this.#heartbeat = { done: false, value: protocol.heartbeat };
-    this.#source = source[Symbol.asyncIterator]();
+  constructor(protocol: Protocol, exposeErrors: boolean, signal: AbortSignal | undefined) {
     this.#encoder = protocol.encoder({ exposeErrors, signal });
-    this.#first = this.#encoder.open() || undefined;
   }
 
-  next(): Promise<IteratorResult<string>> {
-    const waiting = this.#waiting;
-    if (waiting !== undefined) {
-      const again = () => this.next();
-      if (waiting === DETACHED) return this.#waitDetached().then(again, again);
-      return waiting.then(again, again);
-    }
-    const held = this.#takeHeld();
-    if (held !== undefined) return Promise.resolve({ done: false, value: held });
-    if (this.#ended) return Promise.resolve(DONE);
-    const read = new Promise(this.#capture);
-    this.#waiting = read;
-    const { heartbeatMs } = this.#config;
-    if (heartbeatMs > 0) {
-      this.#since = performance.now();
-      this.#timer ??= setTimeout(this.#onTimer, heartbeatMs);
-    }
-    if (!this.#reading) this.#read();
-    return read;
+  open(): string | undefined {
+    return this.#encoder.open() || undefined;
   }
 
-  // A frame that needs no wait: one already made, or a chunk the source has ready.
-  [TAKE_READY](): IteratorYieldResult<string> | undefined {
-    if (this.#waiting !== undefined) return undefined;
-    const held = this.#takeHeld();
-    if (held !== undefined) return { done: false, value: held };
-    if (this.#ended || this.#reading) return undefined;
-    let result: IteratorYieldResult<TokenChunk> | undefined;
+  chunk(result: IteratorYieldResult<TokenChunk>, host: StageHost): IteratorResult<string> {
+    const chunk = result.value;
+    let frames: string;
     try {
-      result = takeReady(this.#source);
+      frames = this.#encoder.chunk(chunk);
     } catch (error) {
-      this.#sourceDone = true;
-      return { done: false, value: this.#errorFrame(error) };
+      host.end();
+      return this.error(error);
     }
-    return result === undefined ? undefined : { done: false, value: this.#frameOf(result) };
+    if (chunk.finishReason !== undefined) host.end();
+    return { done: false, value: frames };
   }
 
-  /** A frame already made and not read yet: one that came while no read waited, or the `retry` frame. */
-  #takeHeld(): string | undefined {
-    const ready = this.#ready;
-    if (ready !== undefined) {
-      this.#ready = undefined;
-      return ready;
-    }
-    const first = this.#first;
-    if (first === undefined || this.#ended) return undefined;
-    this.#first = undefined;
-    return first;
-  }
-
-  // Taken only when the read has to wait: a frame ready now goes through next().
-  [READ_INTO](onResult: ResultHandler<string, unknown>, _onError: ErrorHandler<unknown>): boolean {
-    if (this.#waiting !== undefined || this.#ready !== undefined || this.#ended || this.#first !== undefined) return false;
-    this.#resolve = onResult as (result: IteratorResult<string>) => void;
-    this.#detached = true;
-    this.#waiting = DETACHED;
-    const { heartbeatMs } = this.#config;
-    if (heartbeatMs > 0) {
-      this.#since = performance.now();
-      this.#timer ??= setTimeout(this.#onTimer, heartbeatMs);
-    }
-    if (!this.#reading) this.#read();
-    return true;
-  }
-
-  return(): Promise<IteratorResult<string>> {
-    this.#end();
-    this.#ready = undefined;
-    this.#settle(DONE);
-    return Promise.resolve(DONE);
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<string>> {
-    void this.return();
-    return Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  #read(): void {
-    this.#reading = true;
-    // No promise for this read when the source can take it into the handlers (READ_INTO).
-    if (tryReadInto(this.#source, this.#onResult, this.#onError)) return;
-    let result: Promise<IteratorResult<TokenChunk>>;
+  done(): IteratorResult<string> {
     try {
-      result = Promise.resolve(this.#source.next());
+      return { done: false, value: this.#encoder.end() };
     } catch (error) {
-      this.#onError(error);
-      return;
-    }
-    result.then(this.#onResult, this.#onError);
-  }
-
-  readonly #capture = (resolve: (result: IteratorResult<string>) => void): void => {
-    this.#resolve = resolve;
-  };
-
-  readonly #onResult = (result: IteratorResult<TokenChunk>): void => {
-    this.#reading = false;
-    if (result.done === true) this.#sourceDone = true;
-    if (this.#ended) return;
-    this.#emit(this.#frameOf(result));
-  };
-
-  readonly #onError = (error: unknown): void => {
-    this.#reading = false;
-    this.#sourceDone = true;
-    if (!this.#ended) this.#emit(this.#errorFrame(error));
-  };
-
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
-    if (this.#resolve === undefined) return;
-    const idle = performance.now() - this.#since;
-    const { heartbeatMs } = this.#config;
-    if (idle < heartbeatMs) this.#timer = setTimeout(this.#onTimer, heartbeatMs - idle);
-    else this.#settle(this.#heartbeat);
-  };
-
-  #emit(frame: string): void {
-    if (this.#resolve === undefined) this.#ready = frame;
-    else this.#settle({ done: false, value: frame });
-  }
-
-  #settle(result: IteratorResult<string>): void {
-    const resolve = this.#resolve;
-    const detached = this.#detached;
-    const wake = this.#wake;
-    this.#resolve = undefined;
-    this.#waiting = undefined;
-    this.#detached = false;
-    this.#wake = undefined;
-    wake?.();
-    if (!detached) resolve?.(result);
-    else {
-      try {
-        (resolve as (result: IteratorResult<string>) => unknown)(result);
-      } catch (error) {
-        UNHANDLED(error);
-      }
+      return this.error(error);
     }
   }
 
-  // A second reader while a detached read is pending waits for it to settle.
-  #wake: (() => void) | undefined;
-  #waitDetached(): Promise<unknown> {
-    return new Promise<void>((resolve) => {
-      const previous = this.#wake;
-      this.#wake = () => {
-        previous?.();
-        resolve();
-      };
-    });
-  }
-
-  #end(): void {
-    this.#ended = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (!this.#sourceDone) {
-      this.#sourceDone = true;
-      returnQuietly(this.#source);
-    }
-  }
-
-  /** The frames of a source result; a chunk that cannot be encoded ends the stream with the error's frames. */
-  #frameOf(result: IteratorResult<TokenChunk>): string {
-    try {
-      if (result.done === true) {
-        this.#end();
-        return this.#encoder.end();
-      }
-      const chunk = result.value;
-      const frames = this.#encoder.chunk(chunk);
-      if (chunk.finishReason !== undefined) this.#end();
-      return frames;
-    } catch (error) {
-      return this.#errorFrame(error);
-    }
-  }
-
-  #errorFrame(error: unknown): string {
-    this.#end();
-    return this.#encoder.error(error);
+  error(error: unknown): IteratorResult<string> {
+    return { done: false, value: this.#encoder.error(error) };
   }
 }

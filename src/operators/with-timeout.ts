@@ -96,16 +96,33 @@ export function timeoutWith<T>(
   return (source) => ({ [Symbol.asyncIterator]: () => new TimedIterator(source, resolved) });
 }
 
-type Limits = TimeoutLimits & { controller: AbortController | undefined };
+/** @internal The timeout stage of one stream for checked limits, or `undefined` when there are none. */
+export function timeoutStageOf<T>(limits: TimeoutLimits, controller: AbortController | undefined): TimeoutStage<T> | undefined {
+  const { firstTokenMs, idleMs, totalMs } = limits;
+  if (firstTokenMs === Infinity && idleMs === Infinity && totalMs === Infinity) return undefined;
+  return new TimeoutStage({ firstTokenMs, idleMs, totalMs, controller });
+}
+
+/** @internal Checked limits, and the controller to abort on expiry. */
+export type Limits = TimeoutLimits & { controller: AbortController | undefined };
+
+/** What a {@link TimeoutStage} stops when a limit expires. */
+export interface TimeoutHost {
+  /** Ends the stream: with `error`, the pending read (or else the next) rejects with it. */
+  stop(error?: unknown): void;
+}
 
 /**
- * One timer per stream, re-armed lazily: deadlines only move forward, so a timer that fires
- * early re-checks and re-arms instead of being cleared and created again on every chunk. Each
- * chunk's arrival time is checked too, which makes the boundaries exact.
+ * `withTimeout` as a stage (its state and hooks, not a reader): `startRead()` when a read of the
+ * source begins, `result` sees what it delivers, `close` when the source is done with. One timer
+ * per stream, re-armed lazily: deadlines only move forward, so a timer that fires early re-checks
+ * and re-arms instead of being cleared and created again on every chunk. Each chunk's arrival
+ * time is checked too, which makes the boundaries exact. The standalone operator runs it in an
+ * {@link Interruptible}; the adapters' fused pipeline runs it on its reads of the provider.
  */
-class TimedIterator<T> implements AsyncIterableIterator<T> {
+export class TimeoutStage<T> {
   readonly #limits: Limits;
-  readonly #inner: Interruptible<T>;
+  host: TimeoutHost | undefined;
   #started = false;
   #gotChunk = false;
   #reading = false;
@@ -115,38 +132,12 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
 
-  constructor(source: AsyncIterable<T>, limits: Limits) {
+  constructor(limits: Limits) {
     this.#limits = limits;
-    this.#inner = new Interruptible(source, () => this.#clearTimer(), { result: this.#onResult });
-  }
-
-  get [SETTLES_ON_RETURN](): true {
-    return true;
-  }
-
-  next(): Promise<IteratorResult<T>> {
-    const inner = this.#inner;
-    if (inner.closed) return inner.next();
-    this.#startRead();
-    return inner.next();
-  }
-
-  [READ_THROUGH]<R>(onResult: ResultHandler<T, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
-    const inner = this.#inner;
-    if (inner.busy) return undefined;
-    this.#startRead();
-    return inner[READ_THROUGH](onResult, onError);
-  }
-
-  [READ_INTO](onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): boolean {
-    const inner = this.#inner;
-    if (inner.busy) return false;
-    this.#startRead();
-    return inner[READ_INTO](onResult, onError);
   }
 
   /** Arms the deadline of the read that starts now. */
-  #startRead(): void {
+  startRead(): void {
     const phaseMs = this.#gotChunk ? this.#limits.idleMs : this.#limits.firstTokenMs;
     const now = this.#started && phaseMs === Infinity ? 0 : performance.now();
     if (!this.#started) {
@@ -155,7 +146,7 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
     }
     const phaseAt = now + phaseMs;
     if (phaseAt === Infinity && this.#totalAt === Infinity && this.#gotChunk) {
-      this.#clearTimer(); // only firstTokenMs was set: nothing left to time
+      this.close(); // only firstTokenMs was set: nothing left to time
       this.#deadline = Infinity;
       return;
     }
@@ -166,29 +157,25 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
     if (this.#deadline < this.#timerAt) this.#arm(this.#deadline);
   }
 
-  return(): Promise<IteratorResult<T>> {
-    return this.#inner.return();
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<T>> {
-    return this.#inner.throw(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  // Runs inside the read (as the inner iterator's observer), so a chunk costs no promise of its own.
-  readonly #onResult = (result: IteratorResult<T>): IteratorResult<T> => {
+  // Runs inside the read (as an observer), so a chunk costs no promise of its own. A chunk past
+  // its deadline fails that read (the host is stopped and later reads are done).
+  result(result: IteratorResult<T>): IteratorResult<T> {
     this.#reading = false;
     if (result.done === true) return result;
     this.#gotChunk = true;
-    // The read already settled, so this read rejects by throwing and later reads are done.
     if (this.#deadline !== Infinity && performance.now() >= this.#deadline) {
       throw this.#expire(this.#phase, false);
     }
     return result;
-  };
+  }
+
+  /** Clears the timer: the source is done with. */
+  close(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
 
   readonly #onTimer = (): void => {
     this.#timer = undefined;
@@ -202,21 +189,64 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
     const { firstTokenMs, idleMs, totalMs, controller } = this.#limits;
     const ms = phase === 'total' ? totalMs : phase === 'idle' ? idleMs : firstTokenMs;
     const error = new StreamTimeoutError(phase, ms);
-    this.#inner.stop(stopWithError ? error : undefined);
+    this.host?.stop(stopWithError ? error : undefined);
     controller?.abort(error);
     return error;
   }
 
   #arm(at: number): void {
-    this.#clearTimer();
+    this.close();
     this.#timerAt = at;
     this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
   }
+}
 
-  #clearTimer(): void {
-    if (this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+/** The standalone operator: the stage over an {@link Interruptible} of the source. */
+class TimedIterator<T> implements AsyncIterableIterator<T> {
+  readonly #stage: TimeoutStage<T>;
+  readonly #inner: Interruptible<T>;
+
+  constructor(source: AsyncIterable<T>, limits: Limits) {
+    const stage = new TimeoutStage<T>(limits);
+    this.#stage = stage;
+    this.#inner = new Interruptible(source, () => stage.close(), stage);
+    stage.host = this.#inner;
+  }
+
+  get [SETTLES_ON_RETURN](): true {
+    return true;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    const inner = this.#inner;
+    if (inner.closed) return inner.next();
+    this.#stage.startRead();
+    return inner.next();
+  }
+
+  [READ_THROUGH]<R>(onResult: ResultHandler<T, R>, onError: ErrorHandler<R>): Promise<R> | undefined {
+    const inner = this.#inner;
+    if (inner.busy) return undefined;
+    this.#stage.startRead();
+    return inner[READ_THROUGH](onResult, onError);
+  }
+
+  [READ_INTO](onResult: ResultHandler<T, unknown>, onError: ErrorHandler<unknown>): boolean {
+    const inner = this.#inner;
+    if (inner.busy) return false;
+    this.#stage.startRead();
+    return inner[READ_INTO](onResult, onError);
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    return this.#inner.return();
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    return this.#inner.throw(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
 }

@@ -2,13 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TokenChunk } from 'tokenrelay';
 import { monitored, type StreamMetrics } from '../../src/operators/monitored.js';
-import { TAKE_READY, takeReady } from '../../src/core/kernel.js';
+import { READ_INTO, TAKE_READY, takeReady } from '../../src/core/kernel.js';
 import { toSSE } from '../../src/operators/to-sse.js';
 import { withAbort } from '../../src/operators/with-abort.js';
 import { withBackpressure } from '../../src/operators/with-backpressure.js';
 import { pipe } from '../../src/core/pipe.js';
-import { openResponseStream } from '../../src/servers/internal/response-stream.js';
-import { planResponse } from '../../src/servers/internal/options.js';
+import { openChunkStream, openResponseStream } from '../../src/servers/internal/response-stream.js';
+import { planChunkStream, planResponse } from '../../src/servers/internal/options.js';
 
 const turns = async (count: number) => {
   for (let turn = 0; turn < count; turn++) await new Promise((resolve) => setImmediate(resolve));
@@ -114,6 +114,61 @@ describe('taking what is read ahead without a promise (TAKE_READY)', () => {
     let rest = 0;
     for (let result = await stream.frames.next(); result.done !== true; result = await stream.frames.next()) rest++;
     expect(rest).toBe(12); // 9 to 19, and the done frame
+    expect((await stream.metrics).outcome).toBe('completed');
+  });
+});
+
+describe('the fast paths through the fused pipeline (openChunkStream, openResponseStream)', () => {
+  it('takes a read into handlers (READ_INTO) with no promise, then hands the read-ahead over with TAKE_READY', async () => {
+    const stream = openChunkStream(chunks(6), planChunkStream({ backpressure: { highWaterMark: 4 } }));
+    const iterator = stream.chunks as AsyncIterableIterator<TokenChunk> & {
+      [READ_INTO](onResult: (result: IteratorResult<TokenChunk>) => unknown, onError: (error: unknown) => unknown): boolean;
+    };
+    const results: IteratorResult<TokenChunk>[] = [];
+    expect(iterator[READ_INTO]((result) => results.push(result), (error) => results.push({ done: true, value: error as never }))).toBe(true);
+    // One read at a time: a second one is refused while the first is pending.
+    expect(iterator[READ_INTO](() => undefined, () => undefined)).toBe(false);
+    expect(takeReady(iterator)).toBeUndefined();
+    await turns(3);
+    expect(results).toEqual([{ done: false, value: chunk(0) }]);
+    const taken: number[] = [];
+    for (let result = takeReady(iterator); result !== undefined; result = takeReady(iterator)) taken.push(result.value.index);
+    expect(taken).toEqual([1, 2, 3, 4]);
+    const rest: number[] = [];
+    for (let result = await iterator.next(); result.done !== true; result = await iterator.next()) rest.push(result.value.index);
+    expect(rest).toEqual([5, 6]);
+    const metrics = await stream.metrics;
+    expect(metrics.outcome).toBe('completed');
+    expect(metrics.chunks).toBe(7);
+  });
+
+  it('takes a frame read into handlers (READ_INTO) and settles it with the next frame, or with a heartbeat', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    async function* slow(): AsyncGenerator<TokenChunk> {
+      yield chunk(0);
+      await gate;
+      yield chunk(1, { finishReason: 'stop' });
+    }
+    const stream = openResponseStream(slow(), planResponse({ heartbeatMs: 20 }));
+    expect(await stream.begin()).toBeUndefined();
+    const frames = stream.frames as AsyncIterator<string> & {
+      [READ_INTO](onResult: (result: IteratorResult<string>) => unknown, onError: (error: unknown) => unknown): boolean;
+    };
+    // The peeked first frame is there: it is taken, not read into handlers.
+    expect(frames[READ_INTO](() => undefined, () => undefined)).toBe(false);
+    expect(stream.takeFrame()).toMatch(/^id: 0\n/);
+    const into: string[] = [];
+    const read = () => frames[READ_INTO]((result) => void into.push(result.value as string), () => undefined);
+    expect(read()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(into).toEqual([': ping\n\n']);
+    expect(read()).toBe(true);
+    release();
+    await turns(3);
+    expect(into).toHaveLength(2);
+    expect(into[1]).toMatch(/^id: 1\nevent: token\n[^]*\nevent: done\n/);
+    expect(await frames.next()).toEqual({ done: true, value: undefined });
     expect((await stream.metrics).outcome).toBe('completed');
   });
 });

@@ -1,5 +1,7 @@
 // The lifecycle contract, end to end: whatever way a stream ends, a full pipeline leaves no
-// listener on a shared signal, no timer, and no memory behind.
+// listener on a shared signal, no timer, and no memory behind. Run against the operators
+// composed with pipe() and against the adapters' fused pipeline (openResponseStream): the same
+// stages, so the same assertions.
 import { getEventListeners } from 'node:events';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -14,6 +16,8 @@ import {
   type StreamOutcome,
   type TokenChunk,
 } from 'tokenrelay';
+import { openResponseStream } from '../../src/servers/internal/response-stream.js';
+import { planResponse } from '../../src/servers/internal/options.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -39,7 +43,9 @@ async function* source(ending: Ending): AsyncGenerator<TokenChunk> {
   }
 }
 
-async function runOne(shared: AbortSignal, ending: Ending, outcomes: StreamOutcome[]): Promise<void> {
+type RunOne = (shared: AbortSignal, ending: Ending, outcomes: StreamOutcome[]) => Promise<void>;
+
+const runComposed: RunOne = async (shared, ending, outcomes) => {
   const own = new AbortController();
   const frames = pipe(
     source(ending),
@@ -57,7 +63,45 @@ async function runOne(shared: AbortSignal, ending: Ending, outcomes: StreamOutco
     if (ending === 'abort-while-pending' && count === 5) setImmediate(() => own.abort(new Error('client left')));
     expect(typeof frame).toBe('string');
   }
-}
+};
+
+// The shared signal plays the server's part: it aborts the stream's controller, and the
+// listener that links them goes when the stream ends, as an adapter's does.
+const runFused: RunOne = async (shared, ending, outcomes) => {
+  const plan = planResponse({
+    timeout: { firstTokenMs: 5_000, idleMs: ending === 'timeout-while-pending' ? 1 : 5_000, totalMs: 60_000 },
+    backpressure: { highWaterMark: 4 },
+    monitor: { onFinish: (metrics) => void outcomes.push(metrics.outcome), onError: () => undefined },
+    heartbeatMs: 1_000,
+  });
+  const stream = openResponseStream(() => source(ending), plan);
+  const link = () => stream.controller.abort(shared.reason);
+  shared.addEventListener('abort', link, { once: true });
+  try {
+    expect(await stream.begin()).toBeUndefined();
+    let count = 0;
+    for (;;) {
+      // Frames already there are taken without a promise (TAKE_READY), as an adapter's pump does.
+      let frame = stream.takeFrame();
+      if (frame === undefined) {
+        const result = await stream.frames.next();
+        if (result.done === true) break;
+        frame = result.value;
+      }
+      count++;
+      if (ending === 'break' && count === 2) {
+        await stream.frames.return?.();
+        break;
+      }
+      if (ending === 'abort-while-pending' && count === 5) setImmediate(() => stream.controller.abort(new Error('client left')));
+      expect(typeof frame).toBe('string');
+    }
+    await stream.metrics;
+    expect(getEventListeners(stream.controller.signal, 'abort')).toHaveLength(0);
+  } finally {
+    shared.removeEventListener('abort', link);
+  }
+};
 
 function activeTimers(): number {
   return process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
@@ -68,7 +112,10 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20 && cleanups.finallyRan < cleanups.started; i++) await new Promise((r) => setTimeout(r, 10));
 }
 
-describe('lifecycle of a full pipeline', () => {
+describe.each([
+  ['composed with pipe()', runComposed],
+  ['fused (openResponseStream)', runFused],
+] as const)('lifecycle of a full pipeline, %s', (_name, runOne) => {
   it('10,000 streams in a row leave no listener, no timer and no memory behind', { timeout: 120_000 }, async () => {
     const shared = new AbortController().signal;
     const outcomes: StreamOutcome[] = [];

@@ -1,14 +1,19 @@
 import type { TokenChunk } from '../../core/types.js';
 
+// Shared by every empty buffer, never written: a push first grows the buffer.
+const NO_ITEMS: (TokenChunk | undefined)[] = [];
+const NO_SIZES: number[] = [];
+
 /**
  * The read-ahead buffer of `withBackpressure`: a growable ring of chunks that keeps the exact
  * UTF-8 size of the buffered `token` text and can merge runs of neighbouring chunks of the same
  * kind into one ({@link ChunkBuffer.coalesce}).
  */
 export class ChunkBuffer {
-  #items: (TokenChunk | undefined)[] = new Array<TokenChunk | undefined>(16).fill(undefined);
-  #sizes: number[] = new Array<number>(16).fill(0);
-  #mask = 15;
+  // Made on the first push: a stream that waits on a slow source holds no slots.
+  #items: (TokenChunk | undefined)[] = NO_ITEMS;
+  #sizes: number[] = NO_SIZES;
+  #mask = -1;
   #head = 0;
   #length = 0;
   #bytes = 0;
@@ -78,8 +83,8 @@ export class ChunkBuffer {
 
   /** Drops every chunk, releasing the memory. */
   clear(): void {
-    this.#items = [];
-    this.#sizes = [];
+    this.#items = NO_ITEMS;
+    this.#sizes = NO_SIZES;
     this.#mask = -1;
     this.#head = 0;
     this.#length = 0;

@@ -1,12 +1,10 @@
 import { isStreamAbortedError, isTokenRelayError } from '../../core/errors.js';
-import { monitoredWith, type MonitorOptions, type StreamMetrics } from '../../operators/monitored.js';
-import { Peekable } from '../../core/peekable.js';
-import { sseWith, type ToSSEOptions } from '../../operators/to-sse.js';
-import { withAbort } from '../../operators/with-abort.js';
-import { readAhead, type WithBackpressureOptions } from '../../operators/with-backpressure.js';
+import { MonitorStage, type MonitorOptions, type StreamMetrics } from '../../operators/monitored.js';
+import { EncodeStage, type ToSSEOptions } from '../../operators/to-sse.js';
+import type { WithBackpressureOptions } from '../../operators/with-backpressure.js';
+import { ReadAhead, type ReadAheadConfig, type ReadAheadStages } from '../../operators/internal/read-ahead.js';
 import { takeReady } from '../../core/kernel.js';
-import { timeoutWith, type WithTimeoutOptions } from '../../operators/with-timeout.js';
-import { pipe } from '../../core/pipe.js';
+import { timeoutStageOf, type WithTimeoutOptions } from '../../operators/with-timeout.js';
 import type { TokenChunk, TokenSourceFactory } from '../../core/types.js';
 import { describeValue } from '../../core/validate.js';
 import type { Protocol, ProtocolName } from '../../protocols/protocol.js';
@@ -159,23 +157,47 @@ export interface ChunkStream {
 
 /** Builds the standard pipeline of a response: abort, timeouts, read-ahead, monitoring, SSE. */
 export function openResponseStream(input: TokenSourceInput, plan: ResponsePlan, context: StreamContext = {}): ResponseStream {
-  const { controller, chunks: iterator, metrics } = openChunkStream(input, plan, context);
-  const chunks = new Peekable(iterator);
-  const frames = sseWith({ ...plan.sse, signal: controller.signal })(chunks)[Symbol.asyncIterator]();
+  const { protocol, exposeErrors, heartbeatMs } = plan.sse;
+  return new OpenResponse(plan, context, input, (signal) => ({
+    output: new EncodeStage(protocol, exposeErrors, signal),
+    // A protocol with no heartbeat frame (NDJSON) has no heartbeat timer either.
+    keepAlive: protocol.heartbeat === '' ? undefined : { idleMs: heartbeatMs, value: protocol.heartbeat },
+  }));
+}
 
-  return {
-    controller,
-    protocol: plan.sse.protocol,
-    frames,
-    metrics,
-    takeFrame: () => takeReady(frames)?.value,
-    async begin() {
-      const first = await settleWithin(chunks.peek(), plan.statusWindowMs);
-      if (first === undefined || !('error' in first)) return undefined;
-      if (controller.signal.aborted && isStreamAbortedError(first.error)) return undefined;
-      return toHttpError(first.error, plan.exposeErrors, plan.sse.protocol);
-    },
-  };
+/** A response's stream, its methods shared by every stream (no closures of its own). */
+class OpenResponse implements ResponseStream {
+  readonly controller: AbortController;
+  readonly protocol: Protocol;
+  readonly frames: ReadAhead<string>;
+  readonly metrics: Promise<StreamMetrics>;
+  readonly #plan: ResponsePlan;
+
+  constructor(
+    plan: ResponsePlan,
+    context: StreamContext,
+    input: TokenSourceInput,
+    output: (signal: AbortSignal) => Pick<ReadAheadStages<string>, 'output' | 'keepAlive'>,
+  ) {
+    const { controller, chunks, metrics } = openStream(input, plan, context, output);
+    this.controller = controller;
+    this.protocol = plan.sse.protocol;
+    this.frames = chunks;
+    this.metrics = metrics;
+    this.#plan = plan;
+  }
+
+  takeFrame(): string | undefined {
+    return takeReady(this.frames)?.value;
+  }
+
+  async begin(): Promise<HttpErrorResponse | undefined> {
+    const plan = this.#plan;
+    const first = await settleWithin(this.frames.peek(), plan.statusWindowMs);
+    if (first === undefined || !('error' in first)) return undefined;
+    if (this.controller.signal.aborted && isStreamAbortedError(first.error)) return undefined;
+    return toHttpError(first.error, plan.exposeErrors, plan.sse.protocol);
+  }
 }
 
 /**
@@ -183,6 +205,20 @@ export function openResponseStream(input: TokenSourceInput, plan: ResponsePlan, 
  * options were checked when it was made, so nothing here checks them again.
  */
 export function openChunkStream(input: TokenSourceInput, plan: StreamPlan, context: StreamContext = {}): ChunkStream {
+  return openStream<TokenChunk>(input, plan, context, undefined);
+}
+
+/**
+ * The standard pipeline as one object per stream (fused): the stages of `withTimeout`,
+ * `withAbort`, `withBackpressure`, `monitored` and, for a response, the encoding and the
+ * heartbeat, all run by one {@link ReadAhead} with one pending read of the provider.
+ */
+function openStream<T>(
+  input: TokenSourceInput,
+  plan: StreamPlan,
+  context: StreamContext,
+  output: ((signal: AbortSignal) => Pick<ReadAheadStages<T>, 'output' | 'keepAlive'>) | undefined,
+): { controller: AbortController; chunks: ReadAhead<T>; metrics: Promise<StreamMetrics> } {
   if (typeof input !== 'function' && !isAsyncIterable(input)) {
     throw new TypeError(
       `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
@@ -190,6 +226,7 @@ export function openChunkStream(input: TokenSourceInput, plan: StreamPlan, conte
   }
   const { log, backpressure } = plan;
   const controller = new AbortController();
+  const { signal } = controller;
   let reportMetrics!: (metrics: StreamMetrics) => void;
   const metrics = new Promise<StreamMetrics>((resolve) => (reportMetrics = resolve));
   const userFinish = plan.monitor?.onFinish;
@@ -204,14 +241,15 @@ export function openChunkStream(input: TokenSourceInput, plan: StreamPlan, conte
       return userFinish?.(report);
     },
   };
-  const chunks = pipe(
-    startSource(input, controller.signal),
-    timeoutWith<TokenChunk>(plan.timeout, controller),
-    // The abort acts after the read-ahead buffer, so a disconnect reaches `monitored` at once,
-    // not after the chunks still buffered for a client that is gone (one layer does both).
-    backpressure === false ? withAbort(controller.signal) : readAhead(backpressure, controller.signal),
-    monitoredWith(monitor),
-  )[Symbol.asyncIterator]() as AsyncIterableIterator<TokenChunk>;
+  // The abort acts after the read-ahead buffer, so a disconnect reaches the monitor at once,
+  // not after the chunks still buffered for a client that is gone.
+  const chunks = new ReadAhead<T>(new LazySource(input, signal), backpressure === false ? ON_DEMAND : backpressure, {
+    signal,
+    timeout: timeoutStageOf<TokenChunk>(plan.timeout, controller),
+    monitor: new MonitorStage(monitor),
+    ahead: backpressure !== false,
+    ...output?.(signal),
+  });
   return { controller, chunks, metrics };
 }
 
@@ -283,15 +321,13 @@ function reportUnexpected(error: unknown, { method, path, id }: StreamContext): 
   }
 }
 
-/** Calls the factory lazily, on the first read, so a factory that throws fails like a stream. */
-function startSource(input: TokenSourceInput, signal: AbortSignal): AsyncIterable<TokenChunk> {
-  return { [Symbol.asyncIterator]: () => new LazySource(input, signal) };
-}
+// `backpressure: false`: the source is read only while the consumer waits.
+const ON_DEMAND: ReadAheadConfig = { highWaterMark: 1, maxBufferedBytes: Infinity, overflow: 'wait', rate: undefined, burst: 1 };
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
- * The source, opened on the first read and then read directly: a generator around it
+ * The source, opened on the first read (so a factory that throws fails like a stream) and then read directly: a generator around it
  * (`yield*`) would add its own promises to every chunk. A failure to open it (the factory
  * throws, or returns no iterable) rejects that first read. Stopped before the first read, it
  * never opens the source.
