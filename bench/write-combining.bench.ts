@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tokens } from '../src/index.ts';
-import { setWriteCombining } from '../src/servers/internal/node-writer.ts';
+import { setWriteCombining } from '../src/servers/internal/pump.ts';
 import { sendSSE } from '../src/servers/node.ts';
 import { forkChild } from './lib/child-process.ts';
 import type { LoadApi } from './lib/load-process.ts';

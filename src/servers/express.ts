@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { TokenChunk } from '../core/types.js';
 import { assertFunction, describeValue } from '../core/validate.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode } from './internal/node-writer.js';
+import { planNode } from './internal/options.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
 import type { SendSSEOptions, SendSSEResult } from './node.js';
 
@@ -51,21 +51,22 @@ export function sse(factory: ExpressSourceFactory, options: SendSSEOptions = {})
   assertFunction('factory', factory);
   const plan = planNode(options);
   return (req: Request, res: Response, next: NextFunction): void => {
-    sendPlanned(req, res, (signal) => start(factory, req, signal), plan).then(undefined, next);
+    sendPlanned(req, res, ((signal: AbortSignal) => start(factory, req, signal)) as TokenSourceInput, plan).then(undefined, next);
   };
 }
 
-function start(factory: ExpressSourceFactory, req: Request, signal: AbortSignal): AsyncIterable<TokenChunk> {
+// A promise goes to the pipeline as it is (it awaits it on the first read): no generator around it.
+function start(
+  factory: ExpressSourceFactory,
+  req: Request,
+  signal: AbortSignal,
+): AsyncIterable<TokenChunk> | PromiseLike<AsyncIterable<TokenChunk>> {
   const source = factory(req, signal);
-  if (isThenable(source)) return awaited(source);
+  if (isThenable(source)) return source;
   if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source)) {
     throw new TypeError(`Expected the \`sse()\` factory to return an async iterable of chunks, got ${describeValue(source)}`);
   }
   return source;
-}
-
-async function* awaited(source: PromiseLike<AsyncIterable<TokenChunk>>): AsyncGenerator<TokenChunk, void, undefined> {
-  yield* await source;
 }
 
 function isThenable(value: unknown): value is PromiseLike<AsyncIterable<TokenChunk>> {

@@ -9,8 +9,9 @@ import type {
   RouteHandlerMethod,
 } from 'fastify';
 import { assertFunction, describeValue } from '../core/validate.js';
+import { isDroppedHeader } from './internal/headers.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode, type NodePlan } from './internal/node-writer.js';
+import { planNode, type NodePlan } from './internal/options.js';
 import { bindFactory, type RouteSourceFactory } from './internal/route-source.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
 import type { NodeRequest, NodeResponse, SendSSEOptions, SendSSEResult } from './node.js';
@@ -102,10 +103,6 @@ interface Reply {
   hijack(): unknown;
 }
 
-// A stream has no length; HTTP/2 forbids connection-specific headers.
-const DROPPED = new Set(['content-length']);
-const DROPPED_HTTP2 = new Set(['content-length', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
-
 function sendHijacked(request: Request, reply: Reply, source: TokenSourceInput, plan: NodePlan): Promise<SendSSEResult> {
   if (request === null || typeof request !== 'object' || (request.raw as NodeRequest | undefined)?.httpVersion === undefined) {
     throw new TypeError(`Expected \`request\` to be a Fastify request, got ${describeValue(request)}`);
@@ -122,9 +119,9 @@ function sendHijacked(request: Request, reply: Reply, source: TokenSourceInput, 
   // raw, so they move to the raw response now, under the SSE headers written later.
   const headers = reply.getHeaders();
   reply.hijack();
-  const dropped = req.httpVersionMajor >= 2 ? DROPPED_HTTP2 : DROPPED;
+  const http2 = req.httpVersionMajor >= 2;
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !dropped.has(name.toLowerCase())) res.setHeader(name, value);
+    if (value !== undefined && !isDroppedHeader(name, http2)) res.setHeader(name, value);
   }
   return sendPlanned(req, res, source, plan);
 }

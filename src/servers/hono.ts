@@ -1,10 +1,12 @@
 import type { Context, Env, Input } from 'hono';
 import type { BlankInput } from 'hono/types';
+import type { StatusCode } from 'hono/utils/http-status';
 import type { TokenChunk } from '../core/types.js';
 import { assertFunction, describeValue } from '../core/validate.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
 import { bindFactory } from './internal/route-source.js';
-import { planWeb, respondPlanned, WEB_KEYS, type WebPlan } from './internal/web-response.js';
+import { HONO_KEYS, planWeb, type WebPlan } from './internal/options.js';
+import { respondPlanned } from './internal/web-response.js';
 import type { ToResponseOptions } from './web.js';
 
 export { closeAllStreams } from './internal/registry.js';
@@ -38,9 +40,6 @@ export type HonoSourceFactory<E extends Env = any, P extends string = any, I ext
   c: Context<E, P, I>,
   signal: AbortSignal,
 ) => AsyncIterable<TokenChunk> | PromiseLike<AsyncIterable<TokenChunk>>;
-
-/** `c.req.raw` is the request: it must not come in the options as well. */
-const HONO_KEYS = WEB_KEYS.filter((key) => key !== 'request');
 
 /**
  * A Hono handler that answers with what `factory` returns as Server-Sent Events, with everything
@@ -94,9 +93,9 @@ export async function sendSSE(c: Context, source: TokenSourceInput, options: Sen
 }
 
 async function respond(c: Context, source: TokenSourceInput, plan: WebPlan): Promise<Response> {
-  const response = await respondPlanned(source, plan, c.req.raw);
-  // newResponse merges what `c.header()` set before; the body stream is passed on, not copied.
-  return c.newResponse(response.body, response);
+  const { body, init } = await respondPlanned(source, plan, c.req.raw);
+  // newResponse merges what `c.header()` set before: one Response, made by Hono.
+  return c.newResponse(body, { status: init.status as StatusCode, headers: init.headers });
 }
 
 function assertContext(c: Context): void {

@@ -1,7 +1,7 @@
 import type { DefaultContext, DefaultState, Middleware, ParameterizedContext } from 'koa';
 import { assertFunction, describeValue } from '../core/validate.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode, type NodePlan } from './internal/node-writer.js';
+import { planNode, type NodePlan } from './internal/options.js';
 import { bindFactory, type RouteSourceFactory } from './internal/route-source.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
 import type { NodeRequest, NodeResponse, SendSSEOptions, SendSSEResult } from './node.js';

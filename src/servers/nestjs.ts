@@ -3,8 +3,7 @@ import { Observable } from 'rxjs';
 import { describeValue } from '../core/validate.js';
 import { ChunkEventPump } from './internal/chunk-events.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode } from './internal/node-writer.js';
-import { CHUNK_STREAM_KEYS, planChunkStream } from './internal/options.js';
+import { planNode, planObservable } from './internal/options.js';
 import { openChunkStream, type ChunkStreamOptions, type TokenSourceInput } from './internal/response-stream.js';
 import { sendSSE as sendFastifySSE } from './fastify.js';
 import type { NodeRequest, NodeResponse, SendSSEOptions, SendSSEResult } from './node.js';
@@ -36,8 +35,6 @@ export interface SseObservableOptions extends ChunkStreamOptions {
   exposeErrors?: boolean | undefined;
 }
 
-const SSE_OBSERVABLE_KEYS = [...CHUNK_STREAM_KEYS, 'exposeErrors'] as const;
-
 /**
  * What an `@Sse()` handler returns: an `Observable` of Nest `MessageEvent`s, one per chunk
  * (`type: 'token'`, `id`: the chunk's index, `data`: the chunk), then one `done` event
@@ -66,11 +63,7 @@ const SSE_OBSERVABLE_KEYS = [...CHUNK_STREAM_KEYS, 'exposeErrors'] as const;
  */
 export function sseObservable(source: TokenSourceInput, options: SseObservableOptions = {}): Observable<MessageEvent> {
   assertSource(source);
-  const plan = planChunkStream(options, SSE_OBSERVABLE_KEYS);
-  const { exposeErrors = false } = options;
-  if (typeof exposeErrors !== 'boolean') {
-    throw new TypeError(`Expected \`exposeErrors\` to be a boolean, got ${describeValue(exposeErrors)}`);
-  }
+  const plan = planObservable(options);
   let subscribed = false;
   return new Observable<MessageEvent>((subscriber) => {
     // A stream can be read once; a factory makes a new one per subscription.
@@ -81,7 +74,7 @@ export function sseObservable(source: TokenSourceInput, options: SseObservableOp
       }
       subscribed = true;
     }
-    const pump = new ChunkEventPump(openChunkStream(source, plan), subscriber, exposeErrors);
+    const pump = new ChunkEventPump(openChunkStream(source, plan), subscriber, plan.exposeErrors);
     return () => pump.stop();
   });
 }

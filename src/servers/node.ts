@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { StreamMetrics } from '../operators/monitored.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode } from './internal/node-writer.js';
+import { planNode } from './internal/options.js';
 import type { StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
 
 export { closeAllStreams } from './internal/registry.js';

@@ -1,5 +1,6 @@
 import type { StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
-import { planWeb, respondPlanned } from './internal/web-response.js';
+import { planWeb } from './internal/options.js';
+import { respondPlanned } from './internal/web-response.js';
 
 export { closeAllStreams } from './internal/registry.js';
 export type { CloseAllStreamsOptions } from './internal/registry.js';
@@ -73,5 +74,6 @@ export interface ToResponseOptions extends StreamResponseOptions {
  * ```
  */
 export async function toResponse(source: TokenSourceInput, options: ToResponseOptions = {}): Promise<Response> {
-  return respondPlanned(source, planWeb(options), options.request);
+  const { body, init } = await respondPlanned(source, planWeb(options), options.request);
+  return new Response(body, init);
 }

@@ -2,8 +2,9 @@ import { StreamAbortedError } from '../core/errors.js';
 import type { StreamMetrics, StreamOutcome } from '../operators/monitored.js';
 import { describeError, type SSEDonePayload, type SSEErrorPayload } from '../sse/encoder.js';
 import type { TokenChunk, Usage } from '../core/types.js';
-import { assertNumber, assertSignal, describeValue } from '../core/validate.js';
-import { CHUNK_STREAM_KEYS, planChunkStream } from './internal/options.js';
+import { describeValue } from '../core/validate.js';
+import { planWebSocket, type WebSocketPlan } from './internal/options.js';
+import { MAX_DELAY } from './internal/pump.js';
 import { trackStream, type ShutdownNotice } from './internal/registry.js';
 import { openChunkStream, type ChunkStream, type ChunkStreamOptions, type TokenSourceInput } from './internal/response-stream.js';
 import { CONNECTING, linkOf, OPEN, type SocketLink, type WebSocketLike } from './internal/websocket-link.js';
@@ -123,12 +124,6 @@ export interface WebSocketStreamResult {
   metrics: StreamMetrics;
 }
 
-/** Every adapter's pipeline keys, plus the socket's. */
-const WEBSOCKET_KEYS = [...CHUNK_STREAM_KEYS, 'maxBufferedAmount', 'writeTimeoutMs', 'closeOnEnd', 'streamId', 'signal', 'exposeErrors'] as const;
-
-/** Beyond the largest setTimeout delay, runtimes fire after 1 ms instead: such a limit means none. */
-const MAX_DELAY = 2_147_483_647;
-
 // Long enough for a closing handshake, short enough for a deploy; then the connection is dropped.
 const SHUTDOWN_CLOSE_MS = 1000;
 
@@ -155,43 +150,23 @@ export function sendOverWebSocket(
   options: SendOverWebSocketOptions = {},
 ): Promise<WebSocketStreamResult> {
   assertSocket(socket);
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
-  }
-  const { maxBufferedAmount = 65_536, writeTimeoutMs = 30_000, closeOnEnd = false, streamId, signal, exposeErrors = false } = options;
-  assertNumber('maxBufferedAmount', maxBufferedAmount, { allowInfinity: true });
-  assertNumber('writeTimeoutMs', writeTimeoutMs, { min: 1, allowInfinity: true });
-  assertBoolean('closeOnEnd', closeOnEnd);
-  assertBoolean('exposeErrors', exposeErrors);
-  if (streamId !== undefined && typeof streamId !== 'string') {
-    throw new TypeError(`Expected \`streamId\` to be a string, got ${describeValue(streamId)}`);
-  }
-  if (signal !== undefined) assertSignal('signal', signal);
-  const stream = openChunkStream(source, planChunkStream(options, WEBSOCKET_KEYS), { id: streamId });
-  const config = { maxBufferedAmount, writeTimeoutMs, closeOnEnd, streamId, signal, exposeErrors };
-  return new WebSocketRelay(linkOf(socket), stream, config).run();
+  const plan = planWebSocket(options);
+  const stream = openChunkStream(source, plan.stream, { id: plan.streamId });
+  return new WebSocketRelay(linkOf(socket), stream, plan).run();
 }
 
-interface RelayConfig {
-  maxBufferedAmount: number;
-  writeTimeoutMs: number;
-  closeOnEnd: boolean;
-  streamId: string | undefined;
-  signal: AbortSignal | undefined;
-  exposeErrors: boolean;
-}
 
 class WebSocketRelay {
   readonly #link: SocketLink;
   readonly #stream: ChunkStream;
-  readonly #config: RelayConfig;
+  readonly #config: WebSocketPlan;
   readonly #tokenPrefix: string;
   #notice: ShutdownNotice | undefined;
   #finished: Promise<unknown> = Promise.resolve();
   #last: TokenChunk | undefined;
   #usage: Usage | undefined;
 
-  constructor(link: SocketLink, stream: ChunkStream, config: RelayConfig) {
+  constructor(link: SocketLink, stream: ChunkStream, config: WebSocketPlan) {
     this.#link = link;
     this.#stream = stream;
     this.#config = config;
@@ -340,11 +315,5 @@ function assertSocket(socket: unknown): asserts socket is WebSocketLike {
     throw new TypeError(
       `Expected \`socket\` to be a WebSocket (from \`ws\` or the standard one: send, close, readyState and on/off or addEventListener), got ${describeValue(socket)}`,
     );
-  }
-}
-
-function assertBoolean(name: string, value: unknown): asserts value is boolean {
-  if (typeof value !== 'boolean') {
-    throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describeValue(value)}`);
   }
 }

@@ -1,23 +1,34 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { COMBINE_LIMIT, FrameWriter, type WritableResponse } from '../../src/servers/internal/node-writer.js';
+import { nodeSink, type WritableResponse } from '../../src/servers/internal/node-writer.js';
+import { COMBINE_LIMIT, FrameWriter } from '../../src/servers/internal/pump.js';
 
 /** A response that records its writes; `full` makes write() report a full buffer. */
 class FakeResponse extends EventEmitter implements WritableResponse {
   writes: string[] = [];
   full = false;
   failWith: Error | undefined;
+  ended: string | undefined;
+  destroyed = false;
 
   write(chunk: string): boolean {
     if (this.failWith !== undefined) throw this.failWith;
     this.writes.push(chunk);
     return !this.full;
   }
+
+  end(chunk?: string): void {
+    this.ended = chunk ?? '';
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+  }
 }
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 const writerOf = (res: FakeResponse, onStall = () => undefined) =>
-  new FrameWriter(res, { writeTimeoutMs: 60_000, combine: true, onStall });
+  new FrameWriter(nodeSink(res), { writeTimeoutMs: 60_000, combine: true, onStall });
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -91,5 +102,35 @@ describe('FrameWriter', () => {
     await writable;
     expect(res.writes).toEqual(['one\n\n', 'two\n\n']);
     expect(writer.blocked).toBe(false);
+  });
+
+  it('calls res.flush() after each write where compression middleware added it', async () => {
+    const res = Object.assign(new FakeResponse(), { flushes: 0, flush() { this.flushes++; } });
+    const writer = writerOf(res);
+    writer.push('a\n\n');
+    writer.push('b\n\n');
+    await nextTurn();
+    writer.push('c\n\n');
+    await nextTurn();
+    expect(res.writes).toEqual(['a\n\nb\n\n', 'c\n\n']);
+    expect(res.flushes).toBe(2);
+  });
+
+  it('ends the response once, with the text it still held, and then neither writes nor destroys', async () => {
+    const res = new FakeResponse();
+    res.full = true;
+    const writer = writerOf(res);
+    writer.push('one\n\n');
+    await nextTurn();
+    writer.push('two\n\n');
+    writer.end('last\n\n');
+    writer.end('again\n\n');
+    writer.destroy(new Error('late'));
+    writer.push('after\n\n');
+    await nextTurn();
+    expect(res.writes).toEqual(['one\n\n']);
+    expect(res.ended).toBe('two\n\nlast\n\n');
+    expect(res.destroyed).toBe(false);
+    expect(res.listenerCount('drain')).toBe(0);
   });
 });

@@ -121,7 +121,7 @@ function combinations(adapter: Adapter): Combination[] {
 /** One adapter under test: a real server on 127.0.0.1 that streams with the options of the current case. */
 interface Adapter {
   name: string;
-  /** Takes `writeTimeoutMs` (web and hono: one line to flip once they do). */
+  /** Takes `writeTimeoutMs`. */
   writeTimeout: boolean;
   /** Starts the server; every request streams `current.factory` with `current.options`. */
   start(): Promise<{ url: string; close(): Promise<void> }>;
@@ -163,7 +163,7 @@ const adapters: Adapter[] = [
   },
   {
     name: 'hono sendSSE',
-    writeTimeout: false,
+    writeTimeout: true,
     start: () => {
       const app = new Hono();
       app.get('/chat', (c) => sendHonoSSE(c, route().factory, route().options));
@@ -173,7 +173,7 @@ const adapters: Adapter[] = [
   },
   {
     name: 'web toResponse',
-    writeTimeout: false,
+    writeTimeout: true,
     start: () => listenFetch((request) => toResponse(route().factory, { ...route().options, request })),
     connect: openSSE,
   },

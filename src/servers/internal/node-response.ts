@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net';
 import { StreamAbortedError } from '../../core/errors.js';
-import { tryReadInto } from '../../core/kernel.js';
 import { describeValue } from '../../core/validate.js';
-import { streamHeaders } from '../../protocols/protocol.js';
 import type { NodeRequest, NodeResponse, SendSSEOutcome, SendSSEResult } from '../node.js';
 import type { HttpErrorResponse } from './http-error.js';
-import { FrameWriter, MAX_DELAY, mergeHeaders, type NodePlan } from './node-writer.js';
+import { mergeHeaders } from './headers.js';
+import { nodeSink } from './node-writer.js';
+import type { NodePlan } from './options.js';
+import { FrameWriter, MAX_DELAY, pumpFrames } from './pump.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './registry.js';
 import { openResponseStream, type ResponseStream, type StreamContext, type TokenSourceInput } from './response-stream.js';
 
@@ -71,7 +72,7 @@ class NodeSSEResponse implements LiveStream {
     this.#stream = stream;
     this.#plan = plan;
     this.#writeTimeoutMs = plan.writeTimeoutMs;
-    this.#writer = new FrameWriter(res, { writeTimeoutMs: this.#writeTimeoutMs, combine: plan.combine, onStall: this.#onStall });
+    this.#writer = new FrameWriter(nodeSink(res), { writeTimeoutMs: this.#writeTimeoutMs, combine: plan.combine, onStall: this.#onStall });
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -87,7 +88,7 @@ class NodeSSEResponse implements LiveStream {
         if (httpError === undefined) this.#startStream();
         else this.#sendError(httpError);
       }
-      await this.#pump();
+      await pumpFrames(this.#stream, this.#writer, this.#accepts);
       if (this.#state === 'streaming') {
         this.#state = 'completed';
         this.#end('');
@@ -114,69 +115,14 @@ class NodeSSEResponse implements LiveStream {
       this.#stream.controller.abort(notice.reason);
       if (state === 'starting') this.#writeStreamHeaders();
       // A client that is not reading would get the notice only after its backlog: drop it now.
-      if (this.#writer.blocked) this.#res.destroy();
+      if (this.#writer.blocked) this.#writer.destroy(notice.reason);
       else this.#end(this.#plan.sse.protocol.shutdownFrame(notice));
     }
     return this.#closed;
   }
 
-  /** Reads every frame to the end; once the response is over, frames are only drained so the stream settles. */
-  // Reads each frame into #onFrame (no promise per frame where the frames allow, READ_INTO),
-  // writes it, and reads the next; settles when the frames end.
-  #pump(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#pumpDone = resolve;
-      this.#pumpFailed = reject;
-      this.#readFrame();
-    });
-  }
-
-  #pumpDone: (() => void) | undefined;
-  #pumpFailed: ((error: unknown) => void) | undefined;
-
-  readonly #readFrame = (): void => {
-    const stream = this.#stream;
-    try {
-      // Frames already there (read ahead, or peeked) go to the writer at once, joined there.
-      for (let frame = stream.takeFrame(); frame !== undefined; frame = stream.takeFrame()) {
-        if (this.#state !== 'streaming') continue;
-        const writer = this.#writer;
-        writer.push(frame);
-        if (writer.blocked) {
-          writer.whenWritable().then(this.#readFrame, this.#onFrameError);
-          return;
-        }
-      }
-      const frames = stream.frames;
-      if (!tryReadInto(frames, this.#onFrame, this.#onFrameError)) frames.next().then(this.#onFrame, this.#onFrameError);
-    } catch (error) {
-      this.#onFrameError(error);
-    }
-  };
-
-  readonly #onFrame = (result: IteratorResult<string>): void => {
-    try {
-      if (result.done === true) {
-        this.#pumpDone?.();
-        return;
-      }
-      if (this.#state === 'streaming') {
-        const writer = this.#writer;
-        writer.push(result.value);
-        if (writer.blocked) {
-          writer.whenWritable().then(this.#readFrame, this.#onFrameError);
-          return;
-        }
-      }
-      this.#readFrame();
-    } catch (error) {
-      this.#onFrameError(error);
-    }
-  };
-
-  readonly #onFrameError = (error: unknown): void => {
-    this.#pumpFailed?.(error);
-  };
+  /** Frames go out while streaming; once the response is over they are only drained, so the stream settles. */
+  readonly #accepts = (): boolean => this.#state === 'streaming';
 
   #startStream(): void {
     this.#state = 'streaming';
@@ -186,7 +132,8 @@ class NodeSSEResponse implements LiveStream {
   #writeStreamHeaders(): void {
     const req = this.#req;
     const http2 = req.httpVersionMajor >= 2;
-    this.#res.writeHead(200, mergeHeaders(this.#plan.headers, streamHeaders(this.#plan.sse.protocol, req.httpVersion), http2));
+    // Node copies the headers it is given, so the plan's merged object is shared by every response.
+    this.#res.writeHead(200, (http2 ? this.#plan.http2Headers : this.#plan.http1Headers) as Record<string, string>);
     this.#res.flushHeaders();
     // Frames are already joined per tick; Nagle would hold each one back waiting for an ACK.
     if (!http2) (req.socket as Socket | null)?.setNoDelay(true);
@@ -203,7 +150,7 @@ class NodeSSEResponse implements LiveStream {
   }
 
   #end(lastFrame: string): void {
-    this.#res.end(this.#writer.finish() + lastFrame);
+    this.#writer.end(lastFrame);
     this.#armEndTimer();
   }
 
@@ -229,11 +176,11 @@ class NodeSSEResponse implements LiveStream {
   };
 
   readonly #onStall = (): void => {
+    const reason = new StreamAbortedError(`The client read nothing for ${this.#writeTimeoutMs} ms`);
     if (this.#state === 'streaming') {
       this.#state = 'write-timeout';
-      const reason = `The client read nothing for ${this.#writeTimeoutMs} ms`;
-      this.#stream.controller.abort(new StreamAbortedError(reason));
+      this.#stream.controller.abort(reason);
     }
-    this.#res.destroy();
+    this.#writer.destroy(reason);
   };
 }

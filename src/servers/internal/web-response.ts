@@ -1,27 +1,18 @@
 // The body of `toResponse`, below every fetch-runtime adapter (`tokenrelay/web`, `tokenrelay/hono`):
-// options checked once into a plan, then one pull-based `Response` per request.
+// options checked once into a plan (options.ts), then one pull-based `Response` per request,
+// written by the shared pump (pump.ts).
 import { StreamAbortedError } from '../../core/errors.js';
-import { streamHeaders } from '../../protocols/protocol.js';
-import type { ToResponseOptions } from '../web.js';
-import { assertNumber, assertSignal, describeValue } from '../../core/validate.js';
-import { planResponse, RESPONSE_KEYS, type ResponsePlan } from './options.js';
+import { assertSignal, describeValue } from '../../core/validate.js';
+import { mergeHeaders } from './headers.js';
+import type { WebPlan } from './options.js';
+import { FrameWriter, pumpFrames, type FrameSink } from './pump.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './registry.js';
 import { openResponseStream, type ResponseStream, type StreamContext, type TokenSourceInput } from './response-stream.js';
 
-/** A {@link ResponsePlan} with the web response's own options, checked and resolved. */
-export interface WebPlan extends ResponsePlan {
-  readonly status: number;
-  readonly headers: Record<string, string> | undefined;
-  readonly writeTimeoutMs: number;
-}
-
-/** Every adapter's keys, plus the web ones. */
-export const WEB_KEYS = [...RESPONSE_KEYS, 'request', 'status', 'writeTimeoutMs'] as const;
-
-/** Checks `toResponse`'s options once (`request` aside: it is per request), e.g. when a route handler is made. */
-export function planWeb(options: Omit<ToResponseOptions, 'request'>, keys: readonly string[] = WEB_KEYS): WebPlan {
-  const { status = 200, headers, writeTimeoutMs = 30_000 } = checkOptions(options);
-  return { ...planResponse(options, keys), status, headers, writeTimeoutMs };
+/** A response to make, in the runtime's or the framework's own way (`new Response`, Hono's `c.newResponse`). */
+export interface PlannedResponse {
+  readonly body: ReadableStream<Uint8Array> | string;
+  readonly init: { readonly status: number; readonly headers: Readonly<Record<string, string>> };
 }
 
 /**
@@ -32,25 +23,22 @@ export async function respondPlanned(
   source: TokenSourceInput,
   plan: WebPlan,
   request: Pick<Request, 'signal'> | undefined,
-): Promise<Response> {
+): Promise<PlannedResponse> {
   checkRequest(request);
   const stream = openResponseStream(source, plan, contextOf(request));
   warnOnceWithoutDisconnect();
-  const body = new SSEBody(stream, request?.signal, plan.writeTimeoutMs);
+  const body = new SSEBody(stream, request?.signal, plan);
   const early = await stream.begin();
   if (early !== undefined) {
     body.release();
-    return new Response(early.body, { status: early.status, headers: mergeHeaders(plan.headers, early.headers) });
+    // Fetch runtimes manage the connection themselves: no connection-specific header of the user's.
+    return { body: early.body, init: { status: early.status, headers: mergeHeaders(plan.headers, early.headers, true) } };
   }
-  return new Response(body.readable(), { status: plan.status, headers: mergeHeaders(plan.headers, streamHeaders(stream.protocol)) });
+  return { body: body.readable(), init: { status: plan.status, headers: plan.streamHeaders } };
 }
 
 const encoder = new TextEncoder();
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-const MAX_COMBINED_FRAMES = 64;
-const MAX_COMBINED_CHARS = 16 * 1024;
-/** Beyond the largest setTimeout delay, runtimes fire after 1 ms instead: such a limit means none. */
-const MAX_DELAY = 2_147_483_647;
 
 let runtimeChecked = false;
 
@@ -73,26 +61,31 @@ function warnOnceWithoutDisconnect(): void {
 
 /**
  * The response body, and the one owner of the stream's end: body cancelled, request aborted,
- * shutdown, early error or normal end all meet here, once.
+ * shutdown, early error, write timeout or normal end all meet here, once. It is the pump's
+ * {@link FrameSink}: pull-based (`highWaterMark: 0`), so it is full after every chunk until the
+ * runtime pulls again, and the pump reads the provider only as fast as the client takes bytes
+ * (plus the read-ahead). The frames of one turn go out as one chunk, as in the Node adapters.
  */
-class SSEBody implements LiveStream {
+class SSEBody implements LiveStream, FrameSink {
   readonly #stream: ResponseStream;
   readonly #signal: AbortSignal | undefined;
+  readonly #plan: WebPlan;
   readonly #untrack: () => void;
   #body: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #writer: FrameWriter | undefined;
+  #pumped: Promise<void> | undefined;
+  // The body still takes chunks: not cancelled, errored or closed.
   #open = true;
+  // The runtime pulled since the last chunk.
+  #demand = false;
+  #onWritable: (() => void) | undefined;
   #notice: string | undefined;
   #stopped: Promise<void> | undefined;
-  readonly #writeTimeoutMs: number;
-  // When the body last got a chunk that nobody has pulled since; `undefined` while a pull runs.
-  #unreadSince: number | undefined;
-  // One timer per stream, armed at most once per `writeTimeoutMs`, never per chunk.
-  #writeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(stream: ResponseStream, signal: AbortSignal | undefined, writeTimeoutMs: number) {
+  constructor(stream: ResponseStream, signal: AbortSignal | undefined, plan: WebPlan) {
     this.#stream = stream;
     this.#signal = signal;
-    this.#writeTimeoutMs = writeTimeoutMs;
+    this.#plan = plan;
     this.#untrack = trackStream(this);
     if (signal === undefined) return;
     if (signal.aborted) void this.#stop(signal.reason);
@@ -104,11 +97,14 @@ class SSEBody implements LiveStream {
       {
         start: (controller) => {
           this.#body = controller;
-          if (this.#notice !== undefined) this.#end(this.#notice);
-          else if (this.#stopped !== undefined) this.#end(undefined);
-          else this.#unread();
+          if (this.#notice !== undefined) this.end(this.#notice);
+          else if (this.#stopped !== undefined) this.end('');
+          else this.#startPump();
         },
-        pull: (controller) => this.#pull(controller),
+        pull: () => {
+          this.#demand = true;
+          this.#onWritable?.();
+        },
         cancel: (reason) => {
           this.#open = false;
           return this.#stop(reason);
@@ -128,75 +124,79 @@ class SSEBody implements LiveStream {
   async shutdown(notice: ShutdownNotice): Promise<void> {
     const frame = this.#stream.protocol.shutdownFrame(notice);
     if (this.#body === undefined) this.#notice = frame;
-    else this.#end(frame);
+    else if (this.#writer !== undefined) this.#writer.end(frame);
+    else this.end(frame);
     await this.#stop(notice.reason);
   }
+
+  /** FrameSink: one body chunk; `false` (full) until the runtime pulls again. */
+  write(text: string): boolean {
+    const body = this.#body as ReadableStreamDefaultController<Uint8Array>;
+    // Cleared first: enqueueing into a pending read may pull again at once.
+    this.#demand = false;
+    body.enqueue(encoder.encode(text));
+    return this.#demand || (body.desiredSize ?? 0) > 0;
+  }
+
+  /** FrameSink: `onWritable` runs at the next pull. */
+  watch(onWritable: () => void): void {
+    this.#onWritable = onWritable;
+  }
+
+  /** FrameSink. */
+  unwatch(): void {
+    this.#onWritable = undefined;
+  }
+
+  /** FrameSink: the last text, then the end of the body (unless it was cancelled meanwhile). */
+  end(text: string): void {
+    if (!this.#open || this.#body === undefined) return;
+    this.#open = false;
+    try {
+      if (text !== '') this.#body.enqueue(encoder.encode(text));
+      this.#body.close();
+    } catch {
+      // The runtime closed the body itself (Deno does when the request's signal aborts): nothing left to end.
+    }
+  }
+
+  /** FrameSink: errored, not closed, so the runtime drops the connection instead of waiting to flush to it. */
+  destroy(reason: unknown): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#body?.error(reason);
+  }
+
+  #startPump(): void {
+    const { writeTimeoutMs, combine } = this.#plan;
+    const writer = new FrameWriter(this, { writeTimeoutMs, combine, startFull: true, onStall: this.#onStall });
+    this.#writer = writer;
+    this.#pumped = pumpFrames(this.#stream, writer, this.#accepts).then(this.#onFramesEnd, this.#onPumpError);
+  }
+
+  readonly #accepts = (): boolean => this.#open;
+
+  /** The stream ended by itself (done or error frame sent): no abort, just release. */
+  readonly #onFramesEnd = (): void => {
+    if (!this.#open) return;
+    this.#writer?.end('');
+    this.#cleanup();
+  };
+
+  readonly #onPumpError = (error: unknown): void => {
+    this.#writer?.destroy(error);
+    void this.#stop(error);
+  };
+
+  readonly #onStall = (): void => {
+    const reason = new StreamAbortedError(`The client read nothing for ${this.#plan.writeTimeoutMs} ms`);
+    this.#writer?.destroy(reason);
+    void this.#stop(reason);
+  };
 
   readonly #onAbort = (): void => {
     void this.#stop((this.#signal as AbortSignal).reason);
   };
-
-  /**
-   * One body chunk: the frames that are already there (read ahead while the client was slow, or
-   * a burst from the provider), joined, or else the next frame once it comes. A frame that needs
-   * the provider is never waited for once there is text to send, so nothing read is held back.
-   */
-  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    this.#unreadSince = undefined;
-    const stream = this.#stream;
-    let text = stream.takeFrame();
-    if (text === undefined) {
-      const first = await stream.frames.next();
-      if (!this.#open) return;
-      if (first.done === true) return this.#finish();
-      text = first.value;
-    }
-    for (let count = 1; count < MAX_COMBINED_FRAMES && text.length < MAX_COMBINED_CHARS; count++) {
-      const frame = stream.takeFrame();
-      if (frame === undefined) break;
-      text += frame;
-    }
-    if (!this.#open) return;
-    controller.enqueue(encoder.encode(text));
-    this.#unread();
-  }
-
-  /** A chunk waits for the runtime to pull the next one: from now on the write timeout counts. */
-  #unread(): void {
-    this.#unreadSince = performance.now();
-    if (this.#writeTimer === undefined && this.#writeTimeoutMs <= MAX_DELAY) {
-      this.#writeTimer = setTimeout(this.#onWriteTimer, this.#writeTimeoutMs);
-    }
-  }
-
-  readonly #onWriteTimer = (): void => {
-    this.#writeTimer = undefined;
-    const since = this.#unreadSince;
-    if (!this.#open || since === undefined) return;
-    const left = since + this.#writeTimeoutMs - performance.now();
-    if (left > 0) {
-      this.#writeTimer = setTimeout(this.#onWriteTimer, left);
-      return;
-    }
-    const reason = new StreamAbortedError(`The client read nothing for ${this.#writeTimeoutMs} ms`);
-    // Errored, not closed: the runtime drops the connection instead of waiting to flush to it.
-    this.#open = false;
-    this.#body?.error(reason);
-    void this.#stop(reason);
-  };
-
-  /** The stream ended by itself (done or error frame sent): no abort, just release. */
-  #finish(): void {
-    this.#end(undefined);
-    this.#cleanup();
-  }
-
-  #end(lastFrame: string | undefined): void {
-    if (!this.#open || this.#body === undefined) return;
-    this.#open = false;
-    if (lastFrame !== undefined) this.#body.enqueue(encoder.encode(lastFrame));
-    this.#body.close();
-  }
 
   #stop(reason: unknown): Promise<void> {
     this.#stopped ??= this.#abort(reason);
@@ -206,10 +206,12 @@ class SSEBody implements LiveStream {
   async #abort(reason: unknown): Promise<void> {
     this.#cleanup();
     this.#stream.controller.abort(reason);
-    this.#end(undefined);
-    // A few more reads let the abort reach `monitored` (it sits right after the layer that
-    // rejects on abort at once; at most the peeked first chunk is ahead of it), so the outcome
-    // is `aborted` with the usage so far, not `cancelled`.
+    if (this.#writer !== undefined) this.#writer.end('');
+    else this.end('');
+    // The pump drains what is left, so the abort reaches `monitored` (outcome `aborted` with the
+    // usage so far, not `cancelled`).
+    if (this.#pumped !== undefined) return this.#pumped;
+    // Never pumped (stopped before the body was made): a few reads do the same.
     for (let reads = 0; reads < 3; reads++) {
       const result = await this.#stream.frames.next().catch(() => DONE);
       if (result.done === true) return;
@@ -218,8 +220,6 @@ class SSEBody implements LiveStream {
   }
 
   #cleanup(): void {
-    clearTimeout(this.#writeTimer);
-    this.#writeTimer = undefined;
     this.#untrack();
     this.#signal?.removeEventListener('abort', this.#onAbort);
   }
@@ -238,12 +238,6 @@ function contextOf(request: object | undefined): StreamContext {
   return { method: typeof method === 'string' ? method : undefined, path };
 }
 
-function mergeHeaders(user: Record<string, string> | undefined, own: Record<string, string>): Headers {
-  const headers = new Headers(user);
-  for (const [name, value] of Object.entries(own)) headers.set(name, value);
-  return headers;
-}
-
 function checkRequest(request: unknown): void {
   if (request === undefined) return;
   if (request === null || typeof request !== 'object') {
@@ -251,27 +245,3 @@ function checkRequest(request: unknown): void {
   }
   assertSignal('request.signal', (request as { signal?: unknown }).signal);
 }
-
-function checkOptions(options: Omit<ToResponseOptions, 'request'>): Omit<ToResponseOptions, 'request'> {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
-  }
-  const { status, headers, writeTimeoutMs } = options;
-  if (writeTimeoutMs !== undefined) assertNumber('writeTimeoutMs', writeTimeoutMs, { min: 1, allowInfinity: true });
-  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 599 && !NULL_BODY.has(status))) {
-    throw new TypeError(`Expected \`status\` to be an integer from 200 to 599 that allows a body, got ${describeValue(status)}`);
-  }
-  if (headers !== undefined) {
-    if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
-      throw new TypeError(`Expected \`headers\` to be an object of header names and values, got ${describeValue(headers)}`);
-    }
-    for (const [name, value] of Object.entries(headers)) {
-      if (typeof value !== 'string') {
-        throw new TypeError(`Expected header \`${name}\` to be a string, got ${describeValue(value)}`);
-      }
-    }
-  }
-  return options;
-}
-
-const NULL_BODY = new Set([204, 205, 304]);
