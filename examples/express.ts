@@ -15,7 +15,8 @@
 import type { UIMessage } from 'ai';
 import express, { type Express } from 'express';
 import { Registry } from 'prom-client';
-import { composeMonitors, createRelay, monitored, pipe, resumeCursor, type Price, type Relay, type StreamMetrics } from 'tokenrelay';
+import { composeMonitors, monitored, pipe, type Price, type StreamMetrics } from 'tokenrelay';
+import { createRelay, resumeCursor, type Relay } from 'tokenrelay/relay';
 import { sse } from 'tokenrelay/express';
 import { normalizeModelName, prometheusMonitor } from 'tokenrelay/prometheus';
 import { closeAllStreams, sendSSE, type SendSSEOptions } from 'tokenrelay/node';

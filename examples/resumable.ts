@@ -6,7 +6,7 @@
 //   curl -N -X POST localhost:3005/chat -d '{"prompt":"hi"}' -D -        # note X-Stream-Id, stop it
 //   curl -N localhost:3005/chat/<id> -H 'Last-Event-ID: 5'               # the rest, from index 6
 import { createServer, type IncomingMessage } from 'node:http';
-import { createRelay, memoryStore, resumeCursor } from 'tokenrelay';
+import { createRelay, memoryStore, resumeCursor } from 'tokenrelay/relay';
 import type { RelayStore } from 'tokenrelay/store';
 import { closeAllStreams, sendSSE } from 'tokenrelay/node';
 import { createLlm, messagesFrom } from './shared/llm.ts';

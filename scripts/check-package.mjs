@@ -18,8 +18,10 @@ const subpaths = Object.keys(pkg.exports).filter((key) => key !== './package.jso
 
 /** Names each subpath must export: the smoke test fails if a build drops one. */
 const expected = {
-  '.': ['pipe', 'tokens', 'fromAsyncIterable', 'ProviderError', 'isTokenRelayError', 'withAbort', 'withTimeout',
-    'withBackpressure', 'monitored', 'toSSE', 'partialJSON', 'createRelay', 'memoryStore', 'limitStreams'],
+  '.': ['pipe', 'tokens', 'fromAsyncIterable', 'TokenRelayError', 'ProviderError', 'StreamAbortedError',
+    'StreamTimeoutError', 'BackpressureError', 'InvalidJSONError', 'isTokenRelayError', 'withAbort', 'withTimeout',
+    'withBackpressure', 'withRate', 'withHeartbeat', 'monitored', 'composeMonitors', 'estimateCost', 'toSSE', 'partialJSON',
+    'partialToolCalls', 'tap', 'map', 'collectText'],
   './openai': ['fromOpenAI', 'streamOpenAI'],
   './anthropic': ['fromAnthropic', 'streamAnthropic'],
   './node': ['sendSSE', 'closeAllStreams'],
@@ -30,6 +32,12 @@ const expected = {
   './client': ['streamTokens', 'streamEvents'],
   './redis': ['redisStore'],
   './store': ['isStreamId', 'STREAM_ID_PATTERN'],
+  './relay': ['createRelay', 'memoryStore', 'limitStreams', 'limitRate', 'idempotencyKey', 'parseCursor', 'resumeCursor',
+    'StreamNotFoundError', 'ProducerLostError', 'InvalidCursorError', 'StreamLimitError', 'StoreUnavailableError',
+    'BudgetExceededError', 'isStreamNotFoundError', 'isProducerLostError', 'isInvalidCursorError', 'isStreamLimitError',
+    'isStoreUnavailableError', 'isBudgetExceededError'],
+  './protocols': ['readRunAgentInput', 'readChatCompletionRequest', 'InvalidRequestError', 'isInvalidRequestError'],
+  './sse': ['encodeSSEFrame', 'sseHeaders'],
   './prometheus': ['prometheusMonitor'],
   './otel': ['otelMonitor'],
   './testing': ['startMockProvider', 'openaiHandlers', 'anthropicHandlers', 'openaiScenarios', 'anthropicScenarios',
@@ -193,6 +201,34 @@ const load = ${load};
   let text = '';
   for await (const chunk of pipe(tokens(['Hel', 'lo']))) text += chunk.token;
   if (text !== 'Hello') throw new Error('pipeline gave ' + JSON.stringify(text));
+  // One class per error whichever entry exports it: the relay's and the protocols' errors extend
+  // the root's TokenRelayError (the build put errors.ts in one shared chunk), and what they throw
+  // is an instance of the class each entry exports.
+  const core = await load('tokenrelay');
+  for (const moved of ['createRelay', 'memoryStore', 'StreamNotFoundError', 'readChatCompletionRequest', 'InvalidRequestError', 'encodeSSEFrame']) {
+    if (core[moved] !== undefined) throw new Error('the root entry exports ' + moved + ', which lives behind its subpath');
+  }
+  const relayEntry = await load('tokenrelay/relay');
+  const protocolsEntry = await load('tokenrelay/protocols');
+  const relay = relayEntry.createRelay();
+  const started = await relay.start(() => tokens(['x']), { id: 'smoke-1' });
+  let replayed = '';
+  for await (const chunk of relay.subscribe(started.id)) replayed += chunk.token;
+  if (started.id !== 'smoke-1' || replayed !== 'x') throw new Error('relay gave ' + JSON.stringify([started.id, replayed]));
+  const notFound = await relay.subscribe('no-such-stream').next().then(() => undefined, (error) => error);
+  await relay.close();
+  if (!(notFound instanceof relayEntry.StreamNotFoundError) || !(notFound instanceof core.TokenRelayError)) {
+    throw new Error('tokenrelay/relay threw ' + notFound + ', not a StreamNotFoundError of the root TokenRelayError');
+  }
+  let invalid;
+  try {
+    protocolsEntry.readChatCompletionRequest({});
+  } catch (error) {
+    invalid = error;
+  }
+  if (!(invalid instanceof protocolsEntry.InvalidRequestError) || !(invalid instanceof core.TokenRelayError)) {
+    throw new Error('tokenrelay/protocols threw ' + invalid + ', not an InvalidRequestError of the root TokenRelayError');
+  }
   // A real response over loopback, through the published Node adapter and the web adapter.
   const { createServer } = await load('node:http');
   const { sendSSE } = await load('tokenrelay/node');

@@ -86,6 +86,16 @@ export interface RelayOptions {
 /** Options of {@link Relay.start}. */
 export interface RelayStartOptions {
   /**
+   * The stream's id, when you choose it (letters, digits, `-`, `_`, `.`, `:`; 1–200 characters):
+   * what the client reconnects with. An id that names an existing stream is a `TypeError`.
+   * @defaultValue a fresh, unguessable id
+   * @example
+   * ```ts
+   * await relay.start(factory, { id: `chat-${chatId}-${turn}` });
+   * ```
+   */
+  id?: string | undefined;
+  /**
    * Strings kept with the stream for `authorize` (e.g. `{ userId }`). At most 4 KiB as JSON.
    * @defaultValue `{}`
    * @example
@@ -205,9 +215,10 @@ export interface Relay {
   /** The store the streams live in (share it with `limitStreams`). */
   readonly store: RelayStore;
   /**
-   * Starts a producer with a fresh, unguessable id, detached from any response: it keeps writing
-   * chunks to the store while clients come and go, until it ends or is aborted (grace, `cancel`,
-   * `maxChunks`). The factory's signal aborts then; hand it to the provider SDK.
+   * Starts a producer with a fresh, unguessable id (or the `id` option), detached from any
+   * response: it keeps writing chunks to the store while clients come and go, until it ends or is
+   * aborted (grace, `cancel`, `maxChunks`). The factory's signal aborts then; hand it to the
+   * provider SDK.
    * Resolves once the stream exists in the store, so a subscribe that follows always finds it.
    * @example
    * ```ts
@@ -215,8 +226,6 @@ export interface Relay {
    * ```
    */
   start(factory: TokenSourceFactory, options?: RelayStartOptions): Promise<RelayStream>;
-  /** Same, with your own id (letters, digits, `-`, `_`, `.`, `:`; 1–200 characters). */
-  start(id: string | undefined, factory: TokenSourceFactory, options?: RelayStartOptions): Promise<RelayStream>;
   /**
    * Replays the chunks after `after`, then follows live, then ends with the stream's terminal
    * chunk, or throws the error the producer failed with. Unknown, expired or unauthorized ids
@@ -320,14 +329,14 @@ export function createRelay(options: RelayOptions = {}): Relay {
     return info !== undefined && (await authorize({ id, metadata: info.metadata }, context)) === true;
   };
 
-  async function start(
-    ...args: [TokenSourceFactory, RelayStartOptions?] | [string | undefined, TokenSourceFactory, RelayStartOptions?]
-  ): Promise<RelayStream> {
-    const [idInput, factory, startOptions] = (typeof args[0] === 'function' ? [undefined, ...args] : args) as [
-      unknown,
-      unknown,
-      RelayStartOptions | undefined,
-    ];
+  async function start(factory: TokenSourceFactory, startOptions?: RelayStartOptions): Promise<RelayStream> {
+    // The 0.1 form, `start(id, factory, options)`: name the one that replaced it.
+    if (typeof factory === 'string' || typeof startOptions === 'function') {
+      throw new TypeError(
+        `Expected \`factory\` to be a function, got ${describeValue(factory)}: pass the id as an option, \`relay.start(factory, { id })\``,
+      );
+    }
+    const idInput = startOptions?.id;
     if (idInput !== undefined && !isStreamId(idInput)) {
       throw new TypeError(
         `Expected \`id\` to be 1–200 letters, digits, '-', '_', '.' or ':', got ${describeValue(idInput)}`,
@@ -346,7 +355,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
       const claimed = await within(store.getClaim!(claimKey), livenessMs, 'the idempotency key');
       const joined = claimed === undefined ? undefined : await join(claimed, context);
       if (joined !== undefined) {
-        disposeFactory(factory as TokenSourceFactory);
+        disposeFactory(factory);
         return joined;
       }
       stale = claimed;
@@ -360,7 +369,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
       claimKey === undefined ? undefined : claimRefresher(store, claimKey, id, activeTtlMs),
     ].filter((refresh) => refresh !== undefined);
     const onBeat = refreshers.length === 0 ? undefined : () => refreshers.forEach((refresh) => refresh());
-    const producer = new Producer({ store, id, factory: factory as TokenSourceFactory, graceMs, livenessMs, maxChunks, onBeat });
+    const producer = new Producer({ store, id, factory: factory, graceMs, livenessMs, maxChunks, onBeat });
     const unwatch = store.watch(id, producer.onEvent);
     let status: ProducerStatus;
     try {
@@ -387,7 +396,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
       if (joined !== undefined) {
         unwatch();
         await discard(id);
-        disposeFactory(factory as TokenSourceFactory);
+        disposeFactory(factory);
         return joined;
       }
     }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Relay } from 'tokenrelay';
+import type { Relay } from 'tokenrelay/relay';
 import { startMockProvider, type MockProvider } from 'tokenrelay/testing';
 import { createChatApp } from '../../examples/express.ts';
 import { MOCK_ANSWER, MOCK_TOKENS, mockLlm, tokenize } from '../../examples/shared/llm.ts';

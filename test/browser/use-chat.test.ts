@@ -10,7 +10,7 @@ import { build } from 'esbuild';
 import OpenAI from 'openai';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelay, type Relay } from 'tokenrelay';
+import { createRelay, type Relay } from 'tokenrelay/relay';
 import { streamOpenAI } from 'tokenrelay/openai';
 import { startMockProvider, type MockProvider } from 'tokenrelay/testing';
 import { MOCK_ANSWER, MOCK_TOKENS } from '../../examples/shared/llm.ts';

@@ -6,7 +6,8 @@
 // timers. A "kill -9" of A: its connections reset, it takes no new ones, and nothing it still
 // does reaches the shared store (its producer's heartbeats stop, its writes never land).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createRelay, isProducerLostError, memoryStore, resumeCursor, type TokenChunk } from 'tokenrelay';
+import type { TokenChunk } from 'tokenrelay';
+import { createRelay, isProducerLostError, memoryStore, resumeCursor } from 'tokenrelay/relay';
 import type { RelayStore } from 'tokenrelay/store';
 import { streamTokens, type FetchLike, type RetryInfo } from 'tokenrelay/client';
 import { toResponse } from 'tokenrelay/web';

@@ -1,11 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  isInvalidCursorError,
-  isProviderError,
-  isStreamNotFoundError,
-  isStreamTimeoutError,
-  type TokenChunk,
-} from 'tokenrelay';
+import { isProviderError, isStreamTimeoutError, type TokenChunk } from 'tokenrelay';
+import { isInvalidCursorError, isStreamNotFoundError } from 'tokenrelay/relay';
 import { isStreamConnectionError, streamTokens, type RetryInfo, type StreamTokensOptions } from 'tokenrelay/client';
 import { chunk, doneFrame, errorFrame, openStream, startServer, textOf, tokenFrames, writeThenCut, type Handler } from './server.ts';
 

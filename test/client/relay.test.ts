@@ -3,7 +3,8 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRelay, isStreamNotFoundError, resumeCursor, type TokenChunk } from 'tokenrelay';
+import type { TokenChunk } from 'tokenrelay';
+import { createRelay, isStreamNotFoundError, resumeCursor } from 'tokenrelay/relay';
 import { streamTokens, type RetryInfo } from 'tokenrelay/client';
 import { closeAllStreams, sendSSE } from 'tokenrelay/node';
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encodeSSEFrame, type TokenChunk } from 'tokenrelay';
+import type { TokenChunk } from 'tokenrelay';
+import { encodeSSEFrame } from 'tokenrelay/sse';
 
 /** A request the test server received, and how its response ended. */
 export interface SeenRequest {

@@ -3,15 +3,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   isBackpressureError,
-  isInvalidCursorError,
   isInvalidJSONError,
-  isProducerLostError,
   isProviderError,
   isStreamAbortedError,
-  isStreamLimitError,
-  isStreamNotFoundError,
   type TokenChunk,
 } from 'tokenrelay';
+import { isInvalidCursorError, isProducerLostError, isStreamLimitError, isStreamNotFoundError } from 'tokenrelay/relay';
 import {
   isStreamConnectionError,
   isStreamServerError,

@@ -5,11 +5,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as client from 'tokenrelay/client';
 import * as core from 'tokenrelay';
+import * as protocols from 'tokenrelay/protocols';
+import * as relay from 'tokenrelay/relay';
 
 const root = new URL('../../', import.meta.url);
 const files = ['README.md', ...readdirSync(new URL('docs/', root)).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
 const classes = new Map<string, unknown>(
-  [...Object.entries(globalThis), ...Object.entries(core), ...Object.entries(client)].filter(
+  [...Object.entries(globalThis), ...Object.entries(core), ...Object.entries(relay), ...Object.entries(protocols), ...Object.entries(client)].filter(
     ([name, value]) => typeof value === 'function' && /^[A-Z]/.test(name),
   ),
 );

@@ -15,7 +15,7 @@ import { ProviderError, type TokenChunk } from 'tokenrelay';
 import { sse } from 'tokenrelay/express';
 import { closeAllStreams, sendSSE, type SendSSEResult } from 'tokenrelay/node';
 import { toResponse } from 'tokenrelay/web';
-import { readRunAgentInput } from 'tokenrelay';
+import { readRunAgentInput } from 'tokenrelay/protocols';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {

@@ -2,9 +2,9 @@
 // zod schemas (EventSchemas), and the table of docs/protocols.md is the table tested here.
 import { EventSchemas, RunAgentInputSchema, RunErrorEventSchema } from '@ag-ui/core/schemas';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { InvalidRequestError, ProviderError, type TokenChunk } from 'tokenrelay';
+import { ProviderError, type TokenChunk } from 'tokenrelay';
+import { InvalidRequestError, readRunAgentInput } from 'tokenrelay/protocols';
 import { toResponse } from 'tokenrelay/web';
-import { readRunAgentInput } from 'tokenrelay';
 
 interface Frame {
   id: string | undefined;

@@ -6,7 +6,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import type { UIMessage } from 'ai';
-import type { Relay, TokenChunk } from 'tokenrelay';
+import type { TokenChunk } from 'tokenrelay';
+import type { Relay } from 'tokenrelay/relay';
 import { sse } from 'tokenrelay/express';
 import { sendSSE, type SendSSEOptions } from 'tokenrelay/node';
 

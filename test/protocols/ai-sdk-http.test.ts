@@ -7,7 +7,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { APICallError, DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRelay, memoryStore, type Relay } from 'tokenrelay';
+import { createRelay, memoryStore, type Relay } from 'tokenrelay/relay';
 import type { RelayStore } from 'tokenrelay/store';
 import { streamAnthropic } from 'tokenrelay/anthropic';
 import { closeAllStreams } from 'tokenrelay/node';

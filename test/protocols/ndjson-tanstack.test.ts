@@ -9,7 +9,7 @@ import { streamAnthropic } from 'tokenrelay/anthropic';
 import { anthropicScenarios, startMockProvider, type MockProvider, type MockScript } from 'tokenrelay/testing';
 import { sseWith } from '../../src/operators/to-sse.js';
 import { agUIProtocol } from '../../src/protocols/ag-ui.js';
-import { readRunAgentInput } from 'tokenrelay';
+import { readRunAgentInput } from 'tokenrelay/protocols';
 import { ndjsonFrom, ndjsonProtocol } from '../../src/protocols/ndjson.js';
 import { toResponse } from 'tokenrelay/web';
 

@@ -13,7 +13,7 @@ import type { StreamMetrics } from 'tokenrelay';
 import { streamAnthropic } from 'tokenrelay/anthropic';
 import { closeAllStreams, sse, type SendSSEOptions } from 'tokenrelay/express';
 import { anthropicScenarios, startMockProvider, type MockProvider, type MockScript } from 'tokenrelay/testing';
-import { readChatCompletionRequest } from 'tokenrelay';
+import { readChatCompletionRequest } from 'tokenrelay/protocols';
 
 const MODEL = 'claude-haiku-4-5-20251001';
 const MESSAGES = [{ role: 'user' as const, content: 'Hi' }];

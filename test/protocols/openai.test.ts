@@ -1,9 +1,10 @@
 // The 'openai' encoder, table by table (the tables of docs/protocols.md): chunk → delta, finish
 // reason → finish_reason or error frame, usage, errors, and what Chat Completions cannot express.
 import { describe, expect, it, vi } from 'vitest';
-import { InvalidRequestError, ProviderError, StreamLimitError, StreamTimeoutError, type FinishReason, type TokenChunk } from 'tokenrelay';
+import { ProviderError, StreamTimeoutError, type FinishReason, type TokenChunk } from 'tokenrelay';
+import { StreamLimitError } from 'tokenrelay/relay';
+import { InvalidRequestError, readChatCompletionRequest } from 'tokenrelay/protocols';
 import { chatCompletionsProtocol } from '../../src/protocols/openai.js';
-import { readChatCompletionRequest } from 'tokenrelay';
 import { protocolNamed } from '../../src/protocols/index.js';
 
 const chunk = (fields: Partial<TokenChunk> & { index: number }): TokenChunk => ({ token: '', timestamp: 0, type: 'text', ...fields });

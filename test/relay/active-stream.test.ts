@@ -3,7 +3,7 @@
 // its first chunk (what the resume route of useChat needs).
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelay, memoryStore } from 'tokenrelay';
+import { createRelay, memoryStore } from 'tokenrelay/relay';
 import type { RelayStore } from 'tokenrelay/store';
 import { redisStore } from 'tokenrelay/redis';
 import { redisAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.js';

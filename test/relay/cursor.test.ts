@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidCursorError, parseCursor, resumeCursor } from 'tokenrelay';
+import { InvalidCursorError, parseCursor, resumeCursor } from 'tokenrelay/relay';
 
 const invalid = [
   '-1',

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createRelay, isStreamAbortedError, memoryStore, type TokenChunk } from 'tokenrelay';
+import { isStreamAbortedError, type TokenChunk } from 'tokenrelay';
+import { createRelay, memoryStore } from 'tokenrelay/relay';
 import { streamOpenAI } from 'tokenrelay/openai';
 import { startMockProvider, type MockProvider } from 'tokenrelay/testing';
 import { controlledSource, drain, settle, take } from './helpers.js';

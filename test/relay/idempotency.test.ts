@@ -5,17 +5,17 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectText } from 'tokenrelay';
 import {
-  collectText,
   createRelay,
   idempotencyKey,
-  InvalidRequestError,
   isStreamLimitError,
   limitStreams,
   memoryStore,
   StreamNotFoundError,
   type Relay,
-} from 'tokenrelay';
+} from 'tokenrelay/relay';
+import { InvalidRequestError } from 'tokenrelay/protocols';
 import type { RelayStore } from 'tokenrelay/store';
 import { sendSSE } from 'tokenrelay/node';
 import { streamOpenAI } from 'tokenrelay/openai';

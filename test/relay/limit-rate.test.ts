@@ -2,6 +2,7 @@
 // the provider request with a BudgetExceededError; the real usage replaces the estimate at the end.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { TokenChunk, TokenSourceFactory } from 'tokenrelay';
 import {
   BudgetExceededError,
   createRelay,
@@ -11,9 +12,7 @@ import {
   limitStreams,
   memoryStore,
   StreamLimitError,
-  type TokenChunk,
-  type TokenSourceFactory,
-} from 'tokenrelay';
+} from 'tokenrelay/relay';
 import type { RateStore } from 'tokenrelay/store';
 import { redisStore } from 'tokenrelay/redis';
 import { toHttpError } from '../../src/servers/internal/http-error.js';

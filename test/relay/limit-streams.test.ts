@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { TokenSourceFactory } from 'tokenrelay';
 import {
   createRelay,
   isStreamLimitError,
   limitStreams,
   memoryStore,
   StreamLimitError,
-  type TokenSourceFactory,
-} from 'tokenrelay';
+} from 'tokenrelay/relay';
 import { abortListeners, controlledSource, drain, settle, take, tokenSource } from './helpers.js';
 
 interface FakeRequest {

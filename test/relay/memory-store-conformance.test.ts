@@ -1,4 +1,4 @@
-import { memoryStore } from 'tokenrelay';
+import { memoryStore } from 'tokenrelay/relay';
 import { describeStoreConformance } from './store-conformance.js';
 
 describeStoreConformance('memoryStore', () => memoryStore());

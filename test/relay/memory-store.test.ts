@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createRelay, isStreamLimitError, isStreamNotFoundError, memoryStore } from 'tokenrelay';
+import { createRelay, isStreamLimitError, isStreamNotFoundError, memoryStore } from 'tokenrelay/relay';
 import { controlledSource, drain, settle, tokenSource } from './helpers.js';
 
 setFlagsFromString('--expose-gc');

@@ -5,7 +5,8 @@
 import { Cluster, Redis } from 'ioredis';
 import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelay, isProducerLostError, isStreamAbortedError, isStreamLimitError, limitStreams, type TokenChunk } from 'tokenrelay';
+import { isStreamAbortedError, type TokenChunk } from 'tokenrelay';
+import { createRelay, isProducerLostError, isStreamLimitError, limitStreams } from 'tokenrelay/relay';
 import { redisStore, type RedisStore, type RedisStoreInput } from 'tokenrelay/redis';
 import { redisClusterAvailable, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';

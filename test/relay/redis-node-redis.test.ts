@@ -3,7 +3,7 @@
 // the duplicates it opened. The cluster side (createCluster) is in redis-cluster.test.ts.
 import { createClient, type RedisClientType } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelay } from 'tokenrelay';
+import { createRelay } from 'tokenrelay/relay';
 import { redisStore, type NodeRedisStoreClient } from 'tokenrelay/redis';
 import { redisAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { controlledSource, drain, take } from './helpers.js';

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createRelay, isStoreUnavailableError, type TokenChunk } from 'tokenrelay';
+import type { TokenChunk } from 'tokenrelay';
+import { createRelay, isStoreUnavailableError } from 'tokenrelay/relay';
 import { redisStore } from 'tokenrelay/redis';
 import { redisAvailable, startRedisServer, startTcpProxy, type RedisServer, type TcpProxy } from '../helpers/redis-server.js';
 import { controlledSource, drain, take } from './helpers.js';

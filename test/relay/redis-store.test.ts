@@ -1,17 +1,15 @@
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isStreamAbortedError, type TokenChunk, type TokenSourceFactory } from 'tokenrelay';
 import {
   createRelay,
   isInvalidCursorError,
   isProducerLostError,
-  isStreamAbortedError,
   isStreamLimitError,
   isStreamNotFoundError,
   limitStreams,
-  type TokenChunk,
-  type TokenSourceFactory,
-} from 'tokenrelay';
+} from 'tokenrelay/relay';
 import { redisStore, type RedisStore, type RedisStoreClient } from 'tokenrelay/redis';
 import { redisAvailable, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { controlledSource, drain, take, tokenSource } from './helpers.js';

@@ -1,19 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import {
+  isTokenRelayError,
+  ProviderError,
+  StreamAbortedError,
+  StreamTimeoutError,
+  TokenRelayError,
+} from 'tokenrelay';
+import {
   InvalidCursorError,
   isInvalidCursorError,
   isProducerLostError,
   isStreamLimitError,
   isStreamNotFoundError,
-  isTokenRelayError,
   ProducerLostError,
-  ProviderError,
-  StreamAbortedError,
   StreamLimitError,
   StreamNotFoundError,
-  StreamTimeoutError,
-  TokenRelayError,
-} from 'tokenrelay';
+} from 'tokenrelay/relay';
 import { deserializeError, serializeError } from '../../src/relay/store.js';
 import { toHttpError } from '../../src/servers/internal/http-error.js';
 

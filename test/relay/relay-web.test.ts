@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRelay, resumeCursor } from 'tokenrelay';
+import { createRelay, resumeCursor } from 'tokenrelay/relay';
 import { toResponse } from 'tokenrelay/web';
 import { tokenSource } from './helpers.js';
 

@@ -1,18 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  createRelay,
-  InvalidCursorError,
-  isInvalidCursorError,
-  isProducerLostError,
   isProviderError,
   isStreamAbortedError,
-  isStreamLimitError,
-  isStreamNotFoundError,
-  memoryStore,
   ProviderError,
   StreamAbortedError,
   type TokenChunk,
 } from 'tokenrelay';
+import {
+  createRelay,
+  InvalidCursorError,
+  isInvalidCursorError,
+  isProducerLostError,
+  isStreamLimitError,
+  isStreamNotFoundError,
+  memoryStore,
+} from 'tokenrelay/relay';
 import { abortListeners, controlledSource, drain, settle, take, tokenSource } from './helpers.js';
 
 const tokensOf = (chunks: TokenChunk[]) => chunks.map((chunk) => chunk.token);
@@ -304,11 +306,16 @@ describe('createRelay', () => {
     expect(() => createRelay({ maxChunks: 1.5 })).toThrow(TypeError);
     expect(() => createRelay({ store: {} as never })).toThrow('Expected `store` to be a RelayStore');
     const relay = createRelay();
-    await expect(relay.start('bad id', tokenSource([]))).rejects.toThrow(TypeError);
-    await expect(relay.start('ok', undefined as never)).rejects.toThrow('Expected `factory` to be a function');
+    await expect(relay.start(tokenSource([]), { id: 'bad id' })).rejects.toThrow(TypeError);
+    await expect(relay.start(undefined as never, { id: 'ok' })).rejects.toThrow('Expected `factory` to be a function, got undefined');
+    // The 0.1 form, `start(id, factory, options)`, names the form that replaced it.
+    await expect(relay.start('chat-1' as never, tokenSource(['a']) as never)).rejects.toThrow(
+      'Expected `factory` to be a function, got "chat-1": pass the id as an option, `relay.start(factory, { id })`',
+    );
+    await expect(relay.start(undefined as never, tokenSource(['a']) as never)).rejects.toThrow('`relay.start(factory, { id })`');
     await expect(relay.start(tokenSource([]), { metadata: { n: 1 } as never })).rejects.toThrow(TypeError);
-    await relay.start('chat-42:1', tokenSource(['a']));
-    await expect(relay.start('chat-42:1', tokenSource(['a']))).rejects.toThrow('existing');
+    expect((await relay.start(tokenSource(['a']), { id: 'chat-42:1' })).id).toBe('chat-42:1');
+    await expect(relay.start(tokenSource(['a']), { id: 'chat-42:1' })).rejects.toThrow('existing');
     expect(() => relay.subscribe(42 as never)).toThrow(TypeError);
     expect(() => relay.subscribe('x', { after: {} as never })).toThrow(TypeError);
     expect(() => relay.subscribe('x', { signal: 'no' as never })).toThrow(TypeError);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createRelay, isStreamAbortedError, type TokenChunk, type TokenSourceFactory } from 'tokenrelay';
+import { isStreamAbortedError, type TokenChunk, type TokenSourceFactory } from 'tokenrelay';
+import { createRelay } from 'tokenrelay/relay';
 import { drain, take } from './helpers.js';
 
 const graceMs = 1_000;

@@ -1,11 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createRelay,
-  isStoreUnavailableError,
-  memoryStore,
-  StoreUnavailableError,
-  type TokenChunk,
-} from 'tokenrelay';
+import type { TokenChunk } from 'tokenrelay';
+import { createRelay, isStoreUnavailableError, memoryStore, StoreUnavailableError } from 'tokenrelay/relay';
 import type { RelayStore } from 'tokenrelay/store';
 import { toResponse } from 'tokenrelay/web';
 import { controlledSource, drain, take } from './helpers.js';

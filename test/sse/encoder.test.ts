@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { encodeSSEFrame, sseHeaders } from 'tokenrelay';
+import { encodeSSEFrame, sseHeaders } from 'tokenrelay/sse';
 import { describe, expect, it } from 'vitest';
 
 function parse(text: string) {

@@ -1,0 +1,2 @@
+export { encodeSSEFrame, sseHeaders } from './encoder.js';
+export type { SSEDonePayload, SSEErrorPayload, SSEFrame } from './encoder.js';
