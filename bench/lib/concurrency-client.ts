@@ -2,7 +2,8 @@
  * A client process of the concurrency benchmark: opens `streams` raw HTTP/1.1 connections to the
  * server at `connectRate` per second, sends one GET on each and reads the SSE responses with as
  * little work as it can (raw `net` sockets, no HTTP or SSE parser): it finds each token's
- * scheduled emit time in its frame (the token text) and records how late it arrived.
+ * scheduled emit time in its frame (the token text, after the variant's `framing.tokenMarker`:
+ * `"token":"` in tokenrelay's frames, `"delta":"` in the AI SDK's) and records how late it arrived.
  * A stream is finished when its `done` frame and the end of the chunked body have come; the
  * client then resets the connection, so no port is left in TIME_WAIT for the next run.
  */
@@ -10,8 +11,6 @@ import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createHistogram, record, type ClientPlan, type ClientResult } from './concurrency-shared.ts';
 
-const TOKEN = Buffer.from('"token":"');
-const DONE = Buffer.from('event: done\n');
 const FRAME_END = Buffer.from('\n\n');
 // The last chunk of a chunked body.
 const BODY_END = Buffer.from('\r\n0\r\n\r\n');
@@ -20,6 +19,8 @@ const QUOTE = 0x22;
 // Never outlives the benchmark that started it.
 process.once('disconnect', () => process.exit(0));
 const plan = await new Promise<ClientPlan>((resolve) => process.once('message', (message) => resolve(message as ClientPlan)));
+const TOKEN = Buffer.from(plan.framing.tokenMarker);
+const DONE = Buffer.from(plan.framing.doneMarker);
 const request = Buffer.from(`GET /stream HTTP/1.1\r\nHost: 127.0.0.1:${plan.port}\r\nAccept: text/event-stream\r\n\r\n`);
 
 const latency = createHistogram();

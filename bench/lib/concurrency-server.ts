@@ -4,9 +4,10 @@
  * `tokens` tokens, one every `intervalMs`, from an in-process timer source; each token's text is
  * its scheduled emit time (ms since the epoch), so the client can tell how late it arrived.
  *
- * - `tokenrelay`: `sendSSE` over an async generator source, with every limit of `withTimeout`,
- *   the heartbeat on and a `monitor`.
- * - `hand`: a timer per stream writing the same SSE frames with `res.write`; nothing else.
+ * The variants (concurrency-variants.ts) attach their request handling to its `node:http` server:
+ * the references in concurrency-baselines.ts, tokenrelay's adapters in concurrency-adapters.ts,
+ * other libraries in concurrency-peers.ts; only the one module a run needs is loaded, before the
+ * idle baseline is taken.
  *
  * It measures what only the server can: RSS and heap, event-loop delay and CPU time, over the
  * steady window in which every stream is open and none has finished.
@@ -17,9 +18,9 @@ import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf
 import { readFileSync } from 'node:fs';
 import { setTimeout as benchTimeout } from 'node:timers';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
-import { sendSSE } from '../../src/servers/node.ts';
 import type { TokenChunk } from '../../src/core/types.ts';
-import { createHistogram, record, type ServerPlan, type ServerReady, type ServerResult } from './concurrency-shared.ts';
+import type { AttachVariant, StreamContext } from './concurrency-baselines.ts';
+import { createHistogram, record, type ServerPlan, type ServerReady, type ServerResult, type Variant } from './concurrency-shared.ts';
 
 // The library's timers, counted: it calls the global functions, the benchmark's own code (the
 // sources' tickers included) calls node:timers directly, so only the library's calls count here.
@@ -57,14 +58,6 @@ const plan = await new Promise<ServerPlan>((resolve) => process.once('message', 
 const durationMs = plan.tokens * plan.intervalMs;
 const SETTLE_MS = Math.min(1_000, durationMs * 0.15);
 
-// The idle baseline: everything imported and listening, garbage collected.
-gc();
-gc();
-await new Promise((resolve) => benchTimeout(resolve, 100));
-gc();
-const idle = process.memoryUsage();
-send({ type: 'ready', port, idleRss: idle.rss, idleHeap: idle.heapUsed });
-
 const emitLag = createHistogram();
 const outcomes: Record<string, number> = {};
 let opened = 0;
@@ -83,6 +76,34 @@ function lagged(ms: number): void {
   if (!((lagTimeline[slot] ?? 0) >= ms)) lagTimeline[slot] = Math.round(ms);
 }
 
+/** Loads only the module of the variant that runs. */
+async function attachFor(variant: Variant): Promise<AttachVariant> {
+  switch (variant) {
+    case 'hand':
+      return (await import('./concurrency-baselines.ts')).attachHand;
+    case 'hand-iter':
+      return (await import('./concurrency-baselines.ts')).attachHandIter;
+    case 'tokenrelay':
+      return (await import('./concurrency-baselines.ts')).attachTokenrelay;
+    case 'tokenrelay-hono':
+      return (await import('./concurrency-adapters.ts')).attachHono;
+    case 'tokenrelay-web':
+      return (await import('./concurrency-adapters.ts')).attachWeb;
+    case 'tokenrelay-express':
+      return (await import('./concurrency-adapters.ts')).attachExpress;
+    case 'tokenrelay-fastify':
+      return (await import('./concurrency-adapters.ts')).attachFastify;
+    case 'tokenrelay-koa':
+      return (await import('./concurrency-adapters.ts')).attachKoa;
+    case 'peer-hono':
+      return (await import('./concurrency-peers.ts')).attachHonoStreamSSE;
+    case 'peer-better-sse':
+      return (await import('./concurrency-peers.ts')).attachBetterSSE;
+    case 'peer-ai-sdk':
+      return (await import('./concurrency-peers.ts')).attachAiSdk;
+  }
+}
+
 const sleep = (ms: number) => new Promise((resolve) => benchTimeout(resolve, Math.max(0, ms)));
 
 /** The provider stand-in: a token every `intervalMs`, on a schedule that does not drift. */
@@ -95,12 +116,6 @@ async function* timerSource(epoch: number): AsyncGenerator<TokenChunk, void, und
     yield { token: String(epoch + (index + 1) * plan.intervalMs), index, timestamp: performance.now(), type: 'text' };
   }
 }
-
-const options = {
-  timeout: { firstTokenMs: 10_000, idleMs: 10_000, totalMs: durationMs + 60_000 },
-  heartbeatMs: 15_000,
-  monitor: { onFinish: () => undefined },
-};
 
 function opening(): void {
   opened++;
@@ -122,82 +137,19 @@ function closing(outcome: string): void {
   if (active === 0 && opened === plan.streams) resolveAllDone();
 }
 
-function tokenrelay(req: http.IncomingMessage, res: http.ServerResponse): void {
-  opening();
-  const epoch = Date.now();
-  sendSSE(req, res, () => timerSource(epoch), options).then(
-    ({ outcome, metrics }) => closing(outcome === 'completed' ? metrics.outcome : outcome),
-    () => closing('rejected'),
-  );
-}
+const context: StreamContext = { tokens: plan.tokens, intervalMs: plan.intervalMs, opening, closing, lagged, timerSource };
+await (await attachFor(plan.variant))(server, context);
 
-const HEADERS = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-  Connection: 'keep-alive',
-};
-
-/** What a hand-rolled endpoint does: a timer per stream, one `res.write` per frame. */
-function hand(req: http.IncomingMessage, res: http.ServerResponse): void {
-  opening();
-  const epoch = Date.now();
-  const start = performance.now();
-  res.writeHead(200, HEADERS);
-  res.flushHeaders();
-  (req.socket as Socket).setNoDelay(true);
-  let index = 0;
-  let timer: ReturnType<typeof benchTimeout> | undefined;
-  let ended = false;
-  const tick = () => {
-    const due = start + (index + 1) * plan.intervalMs;
-    lagged(performance.now() - due);
-    const chunk: TokenChunk = { token: String(epoch + (index + 1) * plan.intervalMs), index, timestamp: performance.now(), type: 'text' };
-    const frame = `id: ${index}\nevent: token\ndata: ${JSON.stringify(chunk)}\n\n`;
-    index++;
-    if (index < plan.tokens) {
-      res.write(frame);
-      timer = benchTimeout(tick, Math.max(0, start + (index + 1) * plan.intervalMs - performance.now()));
-    } else {
-      ended = true;
-      res.end(`${frame}event: done\ndata: ${JSON.stringify({ finishReason: 'stop', index: index - 1 })}\n\n`);
-    }
-  };
-  timer = benchTimeout(tick, plan.intervalMs);
-  res.on('close', () => {
-    clearTimeout(timer);
-    closing(ended ? 'completed' : 'client-closed');
-  });
-}
-
-/**
- * What a hand-rolled endpoint over a provider's stream does: `for await` over the same source as
- * `tokenrelay` (an async generator, as SDK streams are), one `res.write` per frame, the source
- * returned when the client leaves; no timeouts, heartbeat or monitor.
- */
-function handIter(req: http.IncomingMessage, res: http.ServerResponse): void {
-  opening();
-  const source = timerSource(Date.now());
-  res.writeHead(200, HEADERS);
-  res.flushHeaders();
-  (req.socket as Socket).setNoDelay(true);
-  let ended = false;
-  res.on('close', () => {
-    void source.return(undefined);
-    closing(ended ? 'completed' : 'client-closed');
-  });
-  void (async () => {
-    let index = 0;
-    for await (const chunk of source) {
-      res.write(`id: ${chunk.index}\nevent: token\ndata: ${JSON.stringify(chunk)}\n\n`);
-      index = chunk.index;
-    }
-    ended = true;
-    res.end(`event: done\ndata: ${JSON.stringify({ finishReason: 'stop', index })}\n\n`);
-  })();
-}
-
-server.on('request', plan.variant === 'hand' ? hand : plan.variant === 'hand-iter' ? handIter : tokenrelay);
+// The idle baseline: everything imported and listening, garbage collected.
+gc();
+gc();
+await new Promise((resolve) => benchTimeout(resolve, 100));
+gc();
+const idle = process.memoryUsage();
+const snapshot = process.env['BENCH_HEAP_SNAPSHOT'];
+// The idle server's heap, for what the streams add (bench/heap-breakdown.ts); after the baseline, so it does not tilt it.
+if (snapshot !== undefined) writeHeapSnapshot(`${snapshot}-${plan.variant}-${plan.streams}-idle.heapsnapshot`);
+send({ type: 'ready', port, idleRss: idle.rss, idleHeap: idle.heapUsed });
 
 let rampMs = NaN;
 let windowStarted = false;
@@ -267,7 +219,6 @@ async function measureSteadyWindow(): Promise<void> {
   gc();
   const memory = process.memoryUsage();
   heapAfterGc = memory.heapUsed;
-  const snapshot = process.env['BENCH_HEAP_SNAPSHOT'];
   if (snapshot !== undefined) writeHeapSnapshot(`${snapshot}-${plan.variant}-${plan.streams}.heapsnapshot`);
   rssAfterGc = memory.rss;
 }

@@ -4,11 +4,9 @@
  * to merge across client processes).
  */
 
-/**
- * `hand`: a timer per stream writing each frame; `hand-iter`: a hand-written `for await` over the
- * same async-generator source as `tokenrelay`; `tokenrelay`: `sendSSE` with the full pipeline.
- */
-export type Variant = 'hand' | 'hand-iter' | 'tokenrelay';
+import type { Framing, Variant } from './concurrency-variants.ts';
+
+export type { Variant } from './concurrency-variants.ts';
 
 /** Sent by the orchestrator to the server process once it is up. */
 export interface ServerPlan {
@@ -32,6 +30,8 @@ export interface ClientPlan {
   onTimeMs: number;
   /** Give up (and report what came) this long after the first connection. */
   deadlineMs: number;
+  /** Where the tokens and the end are in the variant's frames. */
+  framing: Framing;
 }
 
 export interface ServerReady {

@@ -264,7 +264,8 @@ async function listening(server: Server, beforeClose?: () => void): Promise<List
   };
 }
 
-async function readJson(req: IncomingMessage): Promise<{ prompt: string }> {
+/** The request's JSON body `{ "prompt" }`, read to its end. */
+export async function readJson(req: IncomingMessage): Promise<{ prompt: string }> {
   const parts: Buffer[] = [];
   for await (const part of req) parts.push(part as Buffer);
   const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { prompt?: unknown };
