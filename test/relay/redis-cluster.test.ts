@@ -14,7 +14,7 @@ import { controlledSource, drain, take, tokenSource } from './helpers.js';
 import { describeStoreConformance } from './store-conformance.js';
 
 const available = redisClusterAvailable({ announce: true });
-const TTL = 80;
+const TTL = 150;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let prefixes = 0;
 const freshPrefix = () => `cl${process.pid}-${++prefixes}:`;

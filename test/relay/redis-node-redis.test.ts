@@ -14,7 +14,7 @@ const _typeCheck: (client: RedisClientType) => NodeRedisStoreClient = (client) =
 void _typeCheck;
 
 const available = redisAvailable({ announce: false });
-const TTL = 80;
+const TTL = 150;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let prefixes = 0;
 const freshPrefix = () => `nr${process.pid}-${++prefixes}:`;
