@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { TokenChunk } from '../core/types.js';
 import { assertFunction, describeValue } from '../core/validate.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode } from './internal/options.js';
+import { planNode, NO_NODE_OPTIONS, planNodeFor } from './internal/options.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
 import type { SendSSEOptions, SendSSEResult } from './node.js';
 
@@ -89,6 +89,6 @@ function isThenable(value: unknown): value is PromiseLike<AsyncIterable<TokenChu
  * });
  * ```
  */
-export async function sendSSE(req: Request, res: Response, source: TokenSourceInput, options: SendSSEOptions = {}): Promise<SendSSEResult> {
-  return sendPlanned(req, res, source, planNode(options));
+export async function sendSSE(req: Request, res: Response, source: TokenSourceInput, options: SendSSEOptions = NO_NODE_OPTIONS): Promise<SendSSEResult> {
+  return sendPlanned(req, res, source, planNodeFor(options));
 }

@@ -11,7 +11,7 @@ import type {
 import { assertFunction, describeValue } from '../core/validate.js';
 import { isDroppedHeader } from './internal/headers.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode, type NodePlan } from './internal/options.js';
+import { planNode, NO_NODE_OPTIONS, planNodeFor, type NodePlan } from './internal/options.js';
 import { bindFactory, type RouteSourceFactory } from './internal/route-source.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
 import type { NodeRequest, NodeResponse, SendSSEOptions, SendSSEResult } from './node.js';
@@ -87,9 +87,9 @@ export async function sendSSE<RouteGeneric extends RouteGenericInterface = Route
   request: FastifyRequest<RouteGeneric, RawServer>,
   reply: FastifyReply<RouteGeneric, RawServer>,
   source: TokenSourceInput,
-  options: SendSSEOptions = {},
+  options: SendSSEOptions = NO_NODE_OPTIONS,
 ): Promise<SendSSEResult> {
-  return sendHijacked(request, reply, source, planNode(options));
+  return sendHijacked(request, reply, source, planNodeFor(options));
 }
 
 /** The parts of Fastify's request and reply used here, whatever the server's raw types. */

@@ -1,7 +1,7 @@
 import type { DefaultContext, DefaultState, Middleware, ParameterizedContext } from 'koa';
 import { assertFunction, describeValue } from '../core/validate.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode, type NodePlan } from './internal/options.js';
+import { planNode, NO_NODE_OPTIONS, planNodeFor, type NodePlan } from './internal/options.js';
 import { bindFactory, type RouteSourceFactory } from './internal/route-source.js';
 import type { TokenSourceInput } from './internal/response-stream.js';
 import type { NodeRequest, NodeResponse, SendSSEOptions, SendSSEResult } from './node.js';
@@ -71,8 +71,8 @@ export function sse<State = DefaultState, Context = DefaultContext>(
  * });
  * ```
  */
-export async function sendSSE(ctx: ParameterizedContext, source: TokenSourceInput, options: SendSSEOptions = {}): Promise<SendSSEResult> {
-  return sendRaw(ctx, source, planNode(options));
+export async function sendSSE(ctx: ParameterizedContext, source: TokenSourceInput, options: SendSSEOptions = NO_NODE_OPTIONS): Promise<SendSSEResult> {
+  return sendRaw(ctx, source, planNodeFor(options));
 }
 
 /** The parts of a Koa context used here. */

@@ -3,7 +3,7 @@ import { Observable } from 'rxjs';
 import { describeValue } from '../core/validate.js';
 import { ChunkEventPump } from './internal/chunk-events.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode, planObservable } from './internal/options.js';
+import { NO_NODE_OPTIONS, planNodeFor, planObservable } from './internal/options.js';
 import { openChunkStream, type ChunkStreamOptions, type TokenSourceInput } from './internal/response-stream.js';
 import { sendSSE as sendFastifySSE } from './fastify.js';
 import type { NodeRequest, NodeResponse, SendSSEOptions, SendSSEResult } from './node.js';
@@ -122,12 +122,12 @@ export async function sendSSE(
   req: NodeRequest | FastifyRequestLike,
   res: NodeResponse | FastifyReplyLike,
   source: TokenSourceInput,
-  options: SendSSEOptions = {},
+  options: SendSSEOptions = NO_NODE_OPTIONS,
 ): Promise<SendSSEResult> {
   // Checked before a Fastify reply is hijacked (its options too): a hijacked reply that is never written hangs.
   assertSource(source);
   if (isFastifyReply(res)) return sendFastifySSE(req as never, res as never, source, options);
-  return sendPlanned(req as NodeRequest, res, source, planNode(options));
+  return sendPlanned(req as NodeRequest, res, source, planNodeFor(options));
 }
 
 function isFastifyReply(res: unknown): res is FastifyReplyLike {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { StreamMetrics } from '../operators/monitored.js';
 import { sendPlanned } from './internal/node-response.js';
-import { planNode } from './internal/options.js';
+import { NO_NODE_OPTIONS, planNodeFor } from './internal/options.js';
 import type { StreamResponseOptions, TokenSourceInput } from './internal/response-stream.js';
 
 export { closeAllStreams } from './internal/registry.js';
@@ -94,11 +94,18 @@ export interface SendSSEResult {
  * });
  * ```
  */
-export async function sendSSE(
+export function sendSSE(
   req: NodeRequest,
   res: NodeResponse,
   source: TokenSourceInput,
-  options: SendSSEOptions = {},
+  options: SendSSEOptions = NO_NODE_OPTIONS,
 ): Promise<SendSSEResult> {
-  return sendPlanned(req, res, source, planNode(options));
+  // Not async: the result is sendPlanned's own promise, not one more wrapped around it.
+  let plan;
+  try {
+    plan = planNodeFor(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return sendPlanned(req, res, source, plan);
 }

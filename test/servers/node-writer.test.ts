@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { nodeSink, type WritableResponse } from '../../src/servers/internal/node-writer.js';
+import { NodeSink, type WritableResponse } from '../../src/servers/internal/node-writer.js';
 import { COMBINE_LIMIT, FrameWriter } from '../../src/servers/internal/pump.js';
 
 /** A response that records its writes; `full` makes write() report a full buffer. */
@@ -27,8 +27,22 @@ class FakeResponse extends EventEmitter implements WritableResponse {
 }
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+/** The sink part of a Node response, as the server's response class extends it. */
+class FakeSink extends NodeSink {
+  readonly #onStall: () => void;
+
+  constructor(res: WritableResponse, onStall: () => void) {
+    super(res);
+    this.#onStall = onStall;
+  }
+
+  stalled(): void {
+    this.#onStall();
+  }
+}
+
 const writerOf = (res: FakeResponse, onStall = () => undefined) =>
-  new FrameWriter(nodeSink(res), { writeTimeoutMs: 60_000, combine: true, onStall });
+  new FrameWriter(new FakeSink(res, onStall), { writeTimeoutMs: 60_000, combine: true });
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -68,6 +68,11 @@ describe('the web body joins the frames of one turn, like sendSSE', () => {
 class PullSink implements FrameSink {
   writes: string[] = [];
   #listener: (() => void) | undefined;
+  readonly stalled: () => void;
+
+  constructor(onStall: () => void) {
+    this.stalled = onStall;
+  }
 
   write(text: string): boolean {
     this.writes.push(text);
@@ -90,8 +95,8 @@ describe('FrameWriter write timeout', () => {
   it('counts from the last time the sink became full, with one timer, not one per write', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const onStall = vi.fn();
-    const sink = new PullSink();
-    const writer = new FrameWriter(sink, { writeTimeoutMs: 1000, combine: false, startFull: true, onStall });
+    const sink = new PullSink(onStall);
+    const writer = new FrameWriter(sink, { writeTimeoutMs: 1000, combine: false }, true);
     expect(vi.getTimerCount()).toBe(1);
     await vi.advanceTimersByTimeAsync(500);
     sink.pull();
@@ -114,8 +119,8 @@ describe('FrameWriter write timeout', () => {
   it('never stalls a sink that keeps taking writes, and leaves no timer once closed', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const onStall = vi.fn();
-    const sink = new PullSink();
-    const writer = new FrameWriter(sink, { writeTimeoutMs: 1000, combine: false, startFull: true, onStall });
+    const sink = new PullSink(onStall);
+    const writer = new FrameWriter(sink, { writeTimeoutMs: 1000, combine: false }, true);
     for (let step = 0; step < 30; step++) {
       await vi.advanceTimersByTimeAsync(300);
       sink.pull();

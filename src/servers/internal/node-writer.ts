@@ -13,19 +13,47 @@ export interface WritableResponse {
 /**
  * A Node response as a {@link FrameSink}: `write() === false` means full until `drain`, and
  * `res.flush()` is called after each write where compression middleware added it (its zlib
- * stream would hold the frames otherwise).
+ * stream would hold the frames otherwise). A base class, so the object that serves the response
+ * is its sink too (one object per stream, methods on the prototype); `stalled()` is the server's.
  */
-export function nodeSink(res: WritableResponse): FrameSink {
-  const flushes = typeof (res as { flush?: unknown }).flush === 'function';
-  return {
-    write(text) {
-      const ok = res.write(text);
-      if (flushes) (res as unknown as { flush(): void }).flush();
-      return ok;
-    },
-    watch: (onWritable) => res.on('drain', onWritable),
-    unwatch: (onWritable) => res.off('drain', onWritable),
-    end: (text) => res.end(text),
-    destroy: () => res.destroy(),
-  };
+export abstract class NodeSink<R extends WritableResponse = WritableResponse> implements FrameSink {
+  /** The response written to. */
+  protected readonly res: R;
+  readonly #flushes: boolean;
+
+  constructor(res: R) {
+    this.res = res;
+    this.#flushes = typeof (res as { flush?: unknown }).flush === 'function';
+  }
+
+  /** FrameSink: `res.write`, then `res.flush()` where compression middleware added it. */
+  write(text: string): boolean {
+    const res = this.res;
+    const ok = res.write(text);
+    if (this.#flushes) (res as unknown as { flush(): void }).flush();
+    return ok;
+  }
+
+  /** FrameSink: `onWritable` runs on `drain`. */
+  watch(onWritable: () => void): void {
+    this.res.on('drain', onWritable);
+  }
+
+  /** FrameSink. */
+  unwatch(onWritable: () => void): void {
+    this.res.off('drain', onWritable);
+  }
+
+  /** FrameSink: `res.end(text)`. */
+  end(text: string): void {
+    this.res.end(text);
+  }
+
+  /** FrameSink: `res.destroy()`. */
+  destroy(): void {
+    this.res.destroy();
+  }
+
+  /** FrameSink: the response stayed full for the write timeout. */
+  abstract stalled(): void;
 }

@@ -10,6 +10,7 @@ import type { ToResponseOptions } from '../web.js';
 import type { SendOverWebSocketOptions } from '../ws.js';
 import { streamHeaders } from '../../protocols/protocol.js';
 import { checkHeaders, mergeHeaders } from './headers.js';
+import { PlanCache } from './plan-cache.js';
 import { isWriteCombining } from './pump.js';
 import type { ChunkStreamOptions, StreamLogRecord, StreamResponseOptions } from './response-stream.js';
 
@@ -106,6 +107,19 @@ export function planNode(options: SendSSEOptions, keys: readonly string[] = NODE
     http1Headers: Object.freeze(mergeHeaders(write.headers, streamHeaders(protocol, '1.1'), false)),
     http2Headers: Object.freeze(mergeHeaders(write.headers, streamHeaders(protocol, '2.0'), true)),
   };
+}
+
+/** The options of a one-shot `sendSSE` called without any: one object, so its plan is made once. */
+export const NO_NODE_OPTIONS: SendSSEOptions = Object.freeze({});
+
+const nodePlans = new PlanCache((options: SendSSEOptions) => planNode(options));
+
+/**
+ * {@link planNode} for the one-shot `sendSSE` functions, which are usually given the same options
+ * object on every request: its plan is made once and shared while the object holds the same values.
+ */
+export function planNodeFor(options: SendSSEOptions): NodePlan {
+  return nodePlans.planFor(options, isWriteCombining());
 }
 
 /** The fetch-runtime adapters' options (`toResponse`, Hono), checked and resolved; `request` is per request. */

@@ -24,6 +24,16 @@ export function trackStream(stream: LiveStream): () => void {
   return () => live.delete(stream);
 }
 
+/** Adds a response to the registry with no function to keep: {@link untrackStream} removes it. */
+export function addStream(stream: LiveStream): void {
+  live.add(stream);
+}
+
+/** Removes a response added with {@link addStream} (or {@link trackStream}), once it has ended. */
+export function untrackStream(stream: LiveStream): void {
+  live.delete(stream);
+}
+
 /** How many streams are live in this process (all adapters together). */
 export function liveStreamCount(): number {
   return live.size;

@@ -1,8 +1,9 @@
 import { isStreamAbortedError, isTokenRelayError } from '../../core/errors.js';
-import { MonitorStage, type MonitorOptions, type StreamMetrics } from '../../operators/monitored.js';
+import { MonitorStage, type FinishSink, type MonitorOptions, type StreamMetrics } from '../../operators/monitored.js';
 import { EncodeStage, type ToSSEOptions } from '../../operators/to-sse.js';
 import type { WithBackpressureOptions } from '../../operators/with-backpressure.js';
-import { ReadAhead, type ReadAheadConfig, type ReadAheadStages } from '../../operators/internal/read-ahead.js';
+import { ReadAhead, type ReadAheadConfig } from '../../operators/internal/read-ahead.js';
+import type { ReadStage } from '../../core/staged-read.js';
 import { takeReady } from '../../core/kernel.js';
 import { timeoutStageOf, type WithTimeoutOptions } from '../../operators/with-timeout.js';
 import type { TokenChunk, TokenSourceFactory } from '../../core/types.js';
@@ -157,47 +158,8 @@ export interface ChunkStream {
 
 /** Builds the standard pipeline of a response: abort, timeouts, read-ahead, monitoring, SSE. */
 export function openResponseStream(input: TokenSourceInput, plan: ResponsePlan, context: StreamContext = {}): ResponseStream {
-  const { protocol, exposeErrors, heartbeatMs } = plan.sse;
-  return new OpenResponse(plan, context, input, (signal) => ({
-    output: new EncodeStage(protocol, exposeErrors, signal),
-    // A protocol with no heartbeat frame (NDJSON) has no heartbeat timer either.
-    keepAlive: protocol.heartbeat === '' ? undefined : { idleMs: heartbeatMs, value: protocol.heartbeat },
-  }));
-}
-
-/** A response's stream, its methods shared by every stream (no closures of its own). */
-class OpenResponse implements ResponseStream {
-  readonly controller: AbortController;
-  readonly protocol: Protocol;
-  readonly frames: ReadAhead<string>;
-  readonly metrics: Promise<StreamMetrics>;
-  readonly #plan: ResponsePlan;
-
-  constructor(
-    plan: ResponsePlan,
-    context: StreamContext,
-    input: TokenSourceInput,
-    output: (signal: AbortSignal) => Pick<ReadAheadStages<string>, 'output' | 'keepAlive'>,
-  ) {
-    const { controller, chunks, metrics } = openStream(input, plan, context, output);
-    this.controller = controller;
-    this.protocol = plan.sse.protocol;
-    this.frames = chunks;
-    this.metrics = metrics;
-    this.#plan = plan;
-  }
-
-  takeFrame(): string | undefined {
-    return takeReady(this.frames)?.value;
-  }
-
-  async begin(): Promise<HttpErrorResponse | undefined> {
-    const plan = this.#plan;
-    const first = await settleWithin(this.frames.peek(), plan.statusWindowMs);
-    if (first === undefined || !('error' in first)) return undefined;
-    if (this.controller.signal.aborted && isStreamAbortedError(first.error)) return undefined;
-    return toHttpError(first.error, plan.exposeErrors, plan.sse.protocol);
-  }
+  const { protocol, exposeErrors } = plan.sse;
+  return new PipelineStream<string>(input, plan, context, (signal) => new EncodeStage(protocol, exposeErrors, signal));
 }
 
 /**
@@ -205,53 +167,122 @@ class OpenResponse implements ResponseStream {
  * options were checked when it was made, so nothing here checks them again.
  */
 export function openChunkStream(input: TokenSourceInput, plan: StreamPlan, context: StreamContext = {}): ChunkStream {
-  return openStream<TokenChunk>(input, plan, context, undefined);
+  return new PipelineStream<TokenChunk>(input, plan, context, undefined);
 }
 
 /**
  * The standard pipeline as one object per stream (fused): the stages of `withTimeout`,
  * `withAbort`, `withBackpressure`, `monitored` and, for a response, the encoding and the
- * heartbeat, all run by one {@link ReadAhead} with one pending read of the provider.
+ * heartbeat, all run by one {@link ReadAhead} with one pending read of the provider. The stream
+ * is its own frames (or chunks), its monitor's finish sink and its response: its methods are
+ * shared by every stream, and its metrics promise is made only when asked for.
  */
-function openStream<T>(
-  input: TokenSourceInput,
-  plan: StreamPlan,
-  context: StreamContext,
-  output: ((signal: AbortSignal) => Pick<ReadAheadStages<T>, 'output' | 'keepAlive'>) | undefined,
-): { controller: AbortController; chunks: ReadAhead<T>; metrics: Promise<StreamMetrics> } {
-  if (typeof input !== 'function' && !isAsyncIterable(input)) {
-    throw new TypeError(
-      `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
-    );
+class PipelineStream<T> extends ReadAhead<T> implements FinishSink {
+  readonly controller: AbortController;
+  readonly #plan: StreamPlan;
+  readonly #context: StreamContext;
+  // The promise of the report: made when asked for (its resolver kept until the end), or at the end.
+  #metrics: Promise<StreamMetrics> | undefined;
+  #resolve: ((metrics: StreamMetrics) => void) | undefined;
+
+  constructor(
+    input: TokenSourceInput,
+    plan: StreamPlan,
+    context: StreamContext,
+    output: ((signal: AbortSignal) => ReadStage<TokenChunk, T>) | undefined,
+  ) {
+    if (typeof input !== 'function' && !isAsyncIterable(input)) {
+      throw new TypeError(
+        `Expected \`source\` to be an async iterable of chunks or a function (signal) => stream, got ${describeValue(input)}`,
+      );
+    }
+    const { backpressure } = plan;
+    const controller = new StreamAbortController();
+    const { signal } = controller;
+    const monitor = new MonitorStage(plan.monitor ?? NO_MONITOR);
+    const protocol = output === undefined ? undefined : (plan as ResponsePlan).sse;
+    // The abort acts after the read-ahead buffer, so a disconnect reaches the monitor at once,
+    // not after the chunks still buffered for a client that is gone.
+    super(new LazySource(input, signal), backpressure === false ? ON_DEMAND : backpressure, {
+      signal,
+      toldOfAbort: true,
+      timeout: timeoutStageOf<TokenChunk>(plan.timeout, controller),
+      monitor,
+      ahead: backpressure !== false,
+      output: output?.(signal),
+      // A protocol with no heartbeat frame (NDJSON) has no heartbeat timer either.
+      keepAlive:
+        protocol === undefined || protocol.protocol.heartbeat === ''
+          ? undefined
+          : { idleMs: protocol.heartbeatMs, value: protocol.protocol.heartbeat as T },
+    });
+    monitor.sink = this;
+    controller.stream = this;
+    this.controller = controller;
+    this.#plan = plan;
+    this.#context = context;
   }
-  const { log, backpressure } = plan;
-  const controller = new AbortController();
-  const { signal } = controller;
-  let reportMetrics!: (metrics: StreamMetrics) => void;
-  const metrics = new Promise<StreamMetrics>((resolve) => (reportMetrics = resolve));
-  const userFinish = plan.monitor?.onFinish;
-  // Errors are someone's to see: the logger's, the monitor's, or else the console's.
-  const unhandled = log === undefined && plan.monitor?.onError === undefined;
-  const monitor: MonitorOptions = {
-    ...plan.monitor,
-    onFinish(report) {
-      reportMetrics(report);
-      if (log !== undefined) writeLog(log, report, context.id, plan.monitor?.onHookError);
-      else if (unhandled && report.outcome === 'error' && isUnexpected(report.error)) reportUnexpected(report.error, context);
-      return userFinish?.(report);
-    },
-  };
-  // The abort acts after the read-ahead buffer, so a disconnect reaches the monitor at once,
-  // not after the chunks still buffered for a client that is gone.
-  const chunks = new ReadAhead<T>(new LazySource(input, signal), backpressure === false ? ON_DEMAND : backpressure, {
-    signal,
-    timeout: timeoutStageOf<TokenChunk>(plan.timeout, controller),
-    monitor: new MonitorStage(monitor),
-    ahead: backpressure !== false,
-    ...output?.(signal),
-  });
-  return { controller, chunks, metrics };
+
+  get protocol(): Protocol {
+    return (this.#plan as ResponsePlan).sse.protocol;
+  }
+
+  get frames(): this {
+    return this;
+  }
+
+  get chunks(): this {
+    return this;
+  }
+
+  get metrics(): Promise<StreamMetrics> {
+    return (this.#metrics ??= new Promise<StreamMetrics>((resolve) => (this.#resolve = resolve)));
+  }
+
+  takeFrame(): T | undefined {
+    return takeReady(this)?.value;
+  }
+
+  async begin(): Promise<HttpErrorResponse | undefined> {
+    const plan = this.#plan as ResponsePlan;
+    const first = await settleWithin(this.peek(), plan.statusWindowMs);
+    if (first === undefined || !('error' in first)) return undefined;
+    if (this.controller.signal.aborted && isStreamAbortedError(first.error)) return undefined;
+    return toHttpError(first.error, plan.exposeErrors, plan.sse.protocol);
+  }
+
+  /** The monitor's report, before the user's `onFinish`: the metrics promise, the log, or the console. */
+  finished(report: StreamMetrics): void {
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    if (resolve !== undefined) resolve(report);
+    else this.#metrics ??= Promise.resolve(report);
+    const { log, monitor } = this.#plan;
+    const context = this.#context;
+    if (log !== undefined) writeLog(log, report, context.id, monitor?.onHookError);
+    // Errors are someone's to see: the logger's, the monitor's, or else the console's.
+    else if (monitor?.onError === undefined && report.outcome === 'error' && isUnexpected(report.error)) {
+      reportUnexpected(report.error, context);
+    }
+  }
 }
+
+/**
+ * A stream's controller, which tells the stream of its abort itself (after the signal's
+ * listeners), so the stream needs no listener on its own signal.
+ */
+class StreamAbortController extends AbortController {
+  stream: { handleEvent(): void } | undefined;
+
+  override abort(reason?: unknown): void {
+    if (this.signal.aborted) return;
+    super.abort(reason);
+    this.stream?.handleEvent();
+  }
+}
+
+// No monitor options: the stream's own sink is all its monitor tells.
+const NO_MONITOR: MonitorOptions = Object.freeze({});
 
 function writeLog(
   log: (record: StreamLogRecord) => void,
@@ -333,49 +364,59 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * never opens the source.
  */
 class LazySource implements AsyncIterableIterator<TokenChunk> {
-  #input: TokenSourceInput | undefined;
-  readonly #signal: AbortSignal;
-  #iterator: AsyncIterator<TokenChunk> | undefined;
-  #returned = false;
+  // Until the first read, the input; then the source's iterator, or OPENING while an async
+  // factory's promise is awaited, RETURNED when returned meanwhile, undefined when there is none.
+  #state: TokenSourceInput | AsyncIterator<TokenChunk> | typeof OPENING | typeof RETURNED | undefined;
+  // The factory's signal until the first read or return(), which it tells apart from the rest.
+  #signal: AbortSignal | undefined;
 
   constructor(input: TokenSourceInput, signal: AbortSignal) {
-    this.#input = input;
+    this.#state = input;
     this.#signal = signal;
   }
 
   next(): Promise<IteratorResult<TokenChunk>> {
-    let iterator = this.#iterator;
-    if (iterator === undefined) {
-      const input = this.#input;
-      if (input === undefined) return Promise.resolve(DONE);
-      this.#input = undefined;
+    const signal = this.#signal;
+    if (signal !== undefined) {
+      const input = this.#state as TokenSourceInput;
+      this.#signal = undefined;
+      this.#state = undefined;
       try {
-        const source = typeof input === 'function' ? input(this.#signal) : input;
-        if (isThenable(source)) return this.#openLater(source);
-        iterator = iteratorOf(source);
+        const source = typeof input === 'function' ? input(signal) : input;
+        if (isThenable(source)) {
+          this.#state = OPENING;
+          return this.#openLater(source);
+        }
+        this.#state = iteratorOf(source);
       } catch (error) {
         return Promise.reject(error);
       }
-      this.#iterator = iterator;
     }
-    return iterator.next();
+    const state = this.#state;
+    if (state === undefined || state === OPENING || state === RETURNED) return Promise.resolve(DONE);
+    return (state as AsyncIterator<TokenChunk>).next();
   }
 
   /** An async factory: its promise is awaited on the first read; returned meanwhile, the source is closed once it comes. */
   async #openLater(pending: PromiseLike<AsyncIterable<TokenChunk>>): Promise<IteratorResult<TokenChunk>> {
     const iterator = iteratorOf(await pending);
-    if (this.#returned) {
+    if (this.#state === RETURNED) {
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
       return DONE;
     }
-    this.#iterator = iterator;
+    this.#state = iterator;
     return iterator.next();
   }
 
   return(): Promise<IteratorResult<TokenChunk>> {
-    this.#input = undefined;
-    this.#returned = true;
-    const iterator = this.#iterator;
+    const state = this.#state;
+    if (this.#signal !== undefined || state === OPENING) {
+      // Not opened yet: it never will be (an async factory's source is closed once it comes).
+      this.#signal = undefined;
+      this.#state = state === OPENING ? RETURNED : undefined;
+      return Promise.resolve(DONE);
+    }
+    const iterator = state === RETURNED ? undefined : (state as AsyncIterator<TokenChunk> | undefined);
     if (iterator?.return === undefined) return Promise.resolve(DONE);
     return iterator.return();
   }
@@ -384,6 +425,10 @@ class LazySource implements AsyncIterableIterator<TokenChunk> {
     return this;
   }
 }
+
+// LazySource's states besides its input and its iterator.
+const OPENING: unique symbol = Symbol('opening');
+const RETURNED: unique symbol = Symbol('returned');
 
 /** Like `yield*`: an async iterable, or else a sync one (its values awaited). */
 function iteratorOf(source: AsyncIterable<TokenChunk> | Iterable<TokenChunk>): AsyncIterator<TokenChunk> {

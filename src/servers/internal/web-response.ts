@@ -5,7 +5,7 @@ import { StreamAbortedError } from '../../core/errors.js';
 import { assertSignal, describeValue } from '../../core/validate.js';
 import { mergeHeaders } from './headers.js';
 import type { WebPlan } from './options.js';
-import { FrameWriter, pumpFrames, type FrameSink } from './pump.js';
+import { FramePump, pumpFrames, type FrameGate, type FrameSink } from './pump.js';
 import { trackStream, type LiveStream, type ShutdownNotice } from './registry.js';
 import { openResponseStream, type ResponseStream, type StreamContext, type TokenSourceInput } from './response-stream.js';
 
@@ -66,13 +66,13 @@ function warnOnceWithoutDisconnect(): void {
  * runtime pulls again, and the pump reads the provider only as fast as the client takes bytes
  * (plus the read-ahead). The frames of one turn go out as one chunk, as in the Node adapters.
  */
-class SSEBody implements LiveStream, FrameSink {
+class SSEBody implements LiveStream, FrameSink, FrameGate {
   readonly #stream: ResponseStream;
   readonly #signal: AbortSignal | undefined;
   readonly #plan: WebPlan;
   readonly #untrack: () => void;
   #body: ReadableStreamDefaultController<Uint8Array> | undefined;
-  #writer: FrameWriter | undefined;
+  #writer: FramePump | undefined;
   #pumped: Promise<void> | undefined;
   // The body still takes chunks: not cancelled, errored or closed.
   #open = true;
@@ -168,13 +168,15 @@ class SSEBody implements LiveStream, FrameSink {
   }
 
   #startPump(): void {
-    const { writeTimeoutMs, combine } = this.#plan;
-    const writer = new FrameWriter(this, { writeTimeoutMs, combine, startFull: true, onStall: this.#onStall });
+    const writer = new FramePump(this, this.#plan, true);
     this.#writer = writer;
-    this.#pumped = pumpFrames(this.#stream, writer, this.#accepts).then(this.#onFramesEnd, this.#onPumpError);
+    this.#pumped = pumpFrames(this.#stream, writer, this).then(this.#onFramesEnd, this.#onPumpError);
   }
 
-  readonly #accepts = (): boolean => this.#open;
+  /** FrameGate: frames go out while the body is open. */
+  accepts(): boolean {
+    return this.#open;
+  }
 
   /** The stream ended by itself (done or error frame sent): no abort, just release. */
   readonly #onFramesEnd = (): void => {
@@ -188,11 +190,12 @@ class SSEBody implements LiveStream, FrameSink {
     void this.#stop(error);
   };
 
-  readonly #onStall = (): void => {
+  /** FrameSink: the runtime pulled nothing for `writeTimeoutMs`. */
+  stalled(): void {
     const reason = new StreamAbortedError(`The client read nothing for ${this.#plan.writeTimeoutMs} ms`);
     this.#writer?.destroy(reason);
     void this.#stop(reason);
-  };
+  }
 
   readonly #onAbort = (): void => {
     void this.#stop((this.#signal as AbortSignal).reason);
