@@ -185,6 +185,12 @@ export function monitoredWith(options: MonitorOptions): Operator<TokenChunk, Tok
   });
 }
 
+/** @internal What a {@link MonitorStage} tells first when the stream has ended, without a closure per stream. */
+export interface FinishSink {
+  /** The stream's metrics, once, before the `onFinish` hooks. */
+  finished(metrics: StreamMetrics): void;
+}
+
 /**
  * @internal `monitored` as a stage (its state and hooks, not a reader): `start()` at the first
  * read, `result` and `error` see what the reader delivers, `cancel()` when the consumer stops
@@ -193,6 +199,8 @@ export function monitoredWith(options: MonitorOptions): Operator<TokenChunk, Tok
  */
 export class MonitorStage {
   readonly #options: MonitorOptions;
+  /** Told of the metrics first, before `onFinish` (an adapter's stream: its metrics and its log). */
+  sink: FinishSink | undefined;
   #startedAt: number | undefined;
   #firstTokenAt: number | undefined;
   #chunks = 0;
@@ -289,7 +297,8 @@ export class MonitorStage {
     if (outcome === 'error' && onError !== undefined) this.#call('onError', onError, error);
     const onFinish = this.#options.onFinish;
     const own = this.#observer?.onFinish;
-    if (onFinish === undefined && own === undefined) return;
+    const sink = this.sink;
+    if (onFinish === undefined && own === undefined && sink === undefined) return;
     const end = performance.now();
     const start = this.#startedAt ?? end;
     const { outputTokens, billed, estimated } = this.#counts();
@@ -310,6 +319,13 @@ export class MonitorStage {
     };
     if (estimated) metrics.estimated = true;
     if (this.#options.keepText === true) metrics.text = this.#text;
+    if (sink !== undefined) {
+      try {
+        sink.finished(metrics);
+      } catch (error) {
+        this.#report(error, 'onFinish');
+      }
+    }
     if (onFinish !== undefined) this.#call('onFinish', onFinish, metrics);
     if (own !== undefined) this.#call('onFinish', own, metrics);
   }

@@ -96,11 +96,14 @@ export function timeoutWith<T>(
   return (source) => ({ [Symbol.asyncIterator]: () => new TimedIterator(source, resolved) });
 }
 
-/** @internal The timeout stage of one stream for checked limits, or `undefined` when there are none. */
+/**
+ * @internal The timeout stage of one stream for checked limits (shared, not copied: a plan's), or
+ * `undefined` when there are none.
+ */
 export function timeoutStageOf<T>(limits: TimeoutLimits, controller: AbortController | undefined): TimeoutStage<T> | undefined {
   const { firstTokenMs, idleMs, totalMs } = limits;
   if (firstTokenMs === Infinity && idleMs === Infinity && totalMs === Infinity) return undefined;
-  return new TimeoutStage({ firstTokenMs, idleMs, totalMs, controller });
+  return new TimeoutStage(limits, controller);
 }
 
 /** @internal Checked limits, and the controller to abort on expiry. */
@@ -113,27 +116,96 @@ export interface TimeoutHost {
 }
 
 /**
+ * A host's own timer, lent to a {@link TimeoutStage} so that one timer per stream serves every
+ * deadline it has (the fused pipeline's heartbeat and timeouts): the host calls the stage's
+ * {@link TimeoutStage.onTimer} at (or after) the time the stage asked for.
+ */
+export interface TimeoutClock {
+  /** Call `onTimer()` at `at` (a `performance.now()` time); replaces the stage's earlier request. */
+  armStage(at: number): void;
+  /** The stage's request is withdrawn. */
+  clearStage(): void;
+}
+
+/**
  * `withTimeout` as a stage (its state and hooks, not a reader): `startRead()` when a read of the
  * source begins, `result` sees what it delivers, `close` when the source is done with. One timer
  * per stream, re-armed lazily: deadlines only move forward, so a timer that fires early re-checks
  * and re-arms instead of being cleared and created again on every chunk. Each chunk's arrival
  * time is checked too, which makes the boundaries exact. The standalone operator runs it in an
- * {@link Interruptible}; the adapters' fused pipeline runs it on its reads of the provider.
+ * {@link Interruptible}; the adapters' fused pipeline runs it on its reads of the provider, with
+ * the host's timer ({@link TimeoutClock}) instead of one of its own.
  */
 export class TimeoutStage<T> {
-  readonly #limits: Limits;
+  readonly #limits: TimeoutLimits;
+  readonly #controller: AbortController | undefined;
   host: TimeoutHost | undefined;
-  #started = false;
-  #gotChunk = false;
-  #reading = false;
-  #totalAt = Infinity;
-  #deadline = Infinity;
+  /** The host's timer, if it lends one; else the stage makes its own ({@link StageTimer}) when it first arms. */
+  clock: TimeoutClock | undefined;
+  // #started, #gotChunk and #reading, as bits of one field.
+  #flags = 0;
+  // The end of the total, the current read's deadline and the timer's time, stored as whole ms
+  // (rounded up: a deadline is never early) with NEVER for none, so they stay small integers,
+  // not heap numbers; read and written through the accessors below, as times or Infinity.
+  #totalMs = NEVER;
+  #deadlineMs = NEVER;
   #phase: TimeoutPhase = 'total';
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
+  #timerMs = NEVER;
 
-  constructor(limits: Limits) {
+  /** `limits` are read, never written: one object may serve every stream of a plan. */
+  constructor(limits: TimeoutLimits, controller: AbortController | undefined) {
     this.#limits = limits;
+    this.#controller = controller;
+  }
+
+  // The first read has begun (and with it the total).
+  get #started(): boolean {
+    return (this.#flags & STARTED) !== 0;
+  }
+
+  set #started(on: boolean) {
+    this.#flags = on ? this.#flags | STARTED : this.#flags & ~STARTED;
+  }
+
+  get #gotChunk(): boolean {
+    return (this.#flags & GOT_CHUNK) !== 0;
+  }
+
+  set #gotChunk(on: boolean) {
+    this.#flags = on ? this.#flags | GOT_CHUNK : this.#flags & ~GOT_CHUNK;
+  }
+
+  // A read of the source is pending.
+  get #reading(): boolean {
+    return (this.#flags & READING) !== 0;
+  }
+
+  set #reading(on: boolean) {
+    this.#flags = on ? this.#flags | READING : this.#flags & ~READING;
+  }
+
+  get #totalAt(): number {
+    return timeOf(this.#totalMs);
+  }
+
+  set #totalAt(at: number) {
+    this.#totalMs = fieldOf(at);
+  }
+
+  get #deadline(): number {
+    return timeOf(this.#deadlineMs);
+  }
+
+  set #deadline(at: number) {
+    this.#deadlineMs = fieldOf(at);
+  }
+
+  get #timerAt(): number {
+    return timeOf(this.#timerMs);
+  }
+
+  set #timerAt(at: number) {
+    this.#timerMs = fieldOf(at);
   }
 
   /** Arms the deadline of the read that starts now. */
@@ -171,22 +243,27 @@ export class TimeoutStage<T> {
 
   /** Clears the timer: the source is done with. */
   close(): void {
-    if (this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (this.#timerAt === Infinity) return;
     this.#timerAt = Infinity;
+    this.clock?.clearStage();
   }
 
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
+  /** The time the stage's timer was armed for (`performance.now()`), or `Infinity` for none. */
+  get timerAt(): number {
+    return this.#timerAt;
+  }
+
+  /** The timer fired: a deadline that passed expires, else the timer is armed again for it. */
+  onTimer(): void {
     this.#timerAt = Infinity;
     const at = this.#reading ? this.#deadline : this.#totalAt;
     if (performance.now() >= at) this.#expire(this.#reading ? this.#phase : 'total', true);
     else if (at !== Infinity) this.#arm(at);
-  };
+  }
 
   #expire(phase: TimeoutPhase, stopWithError: boolean): StreamTimeoutError {
-    const { firstTokenMs, idleMs, totalMs, controller } = this.#limits;
+    const { firstTokenMs, idleMs, totalMs } = this.#limits;
+    const controller = this.#controller;
     const ms = phase === 'total' ? totalMs : phase === 'idle' ? idleMs : firstTokenMs;
     const error = new StreamTimeoutError(phase, ms);
     this.host?.stop(stopWithError ? error : undefined);
@@ -197,7 +274,48 @@ export class TimeoutStage<T> {
   #arm(at: number): void {
     this.close();
     this.#timerAt = at;
-    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
+    (this.clock ??= new StageTimer(this)).armStage(at);
+  }
+}
+
+// A time field of TimeoutStage that holds no time (Infinity).
+const NEVER = -1;
+
+function fieldOf(at: number): number {
+  return at === Infinity ? NEVER : Math.ceil(at);
+}
+
+function timeOf(field: number): number {
+  return field === NEVER ? Infinity : field;
+}
+
+// The bits of TimeoutStage's #flags.
+const STARTED = 1;
+const GOT_CHUNK = 2;
+const READING = 4;
+
+/** The timer of a {@link TimeoutStage} whose host lends none (the standalone operator's). */
+class StageTimer implements TimeoutClock {
+  readonly #stage: TimeoutStage<unknown>;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#stage.onTimer();
+  };
+
+  constructor(stage: TimeoutStage<unknown>) {
+    this.#stage = stage;
+  }
+
+  armStage(at: number): void {
+    this.clearStage();
+    this.#timer = setTimeout(this.#fire, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  clearStage(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }
 
@@ -207,7 +325,7 @@ class TimedIterator<T> implements AsyncIterableIterator<T> {
   readonly #inner: Interruptible<T>;
 
   constructor(source: AsyncIterable<T>, limits: Limits) {
-    const stage = new TimeoutStage<T>(limits);
+    const stage = new TimeoutStage<T>(limits, limits.controller);
     this.#stage = stage;
     this.#inner = new Interruptible(source, () => stage.close(), stage);
     stage.host = this.#inner;

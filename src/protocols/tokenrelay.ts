@@ -5,6 +5,7 @@ import {
   encodeSSEFrame,
   HEARTBEAT_FRAME,
   type SSEDonePayload,
+  type SSEErrorPayload,
 } from '../sse/encoder.js';
 import type { TokenChunk, Usage } from '../core/types.js';
 import { describeValue } from '../core/validate.js';
@@ -26,17 +27,50 @@ export interface TokenRelaySSEConfig {
 /**
  * tokenrelay's own SSE: `id: <index>` and `event: token` with the chunk as JSON for each chunk;
  * `done` with `{ finishReason, index, usage, model, provider }`; `error` with `{ code, message }`.
+ * The default options (no renamed events, no `retryMs`, no `serialize`) share one protocol object.
  */
 export function tokenrelayProtocol(config: TokenRelaySSEConfig): Protocol {
-  return {
-    name: 'tokenrelay',
-    headers: { 'Content-Type': 'text/event-stream; charset=utf-8' },
-    heartbeat: HEARTBEAT_FRAME,
-    encoder: (context) => new TokenRelayEncoder(config, context),
-    errorBody: (payload) => JSON.stringify({ error: payload }),
-    shutdownFrame: ({ retryMs, message }) =>
-      encodeSSEFrame({ retry: retryMs, event: 'shutdown', data: JSON.stringify({ retryMs, message }) }),
-  };
+  if (isDefault(config)) return (defaultProtocol ??= new TokenRelayProtocol(config));
+  return new TokenRelayProtocol(config);
+}
+
+const HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'Content-Type': 'text/event-stream; charset=utf-8' });
+
+// Made once, on first use: what every plan with the default options shares.
+let defaultProtocol: TokenRelayProtocol | undefined;
+
+function isDefault({ tokenEvent, doneEvent, errorEvent, retryFrame, serialize }: TokenRelaySSEConfig): boolean {
+  return (
+    tokenEvent === 'event: token\n' &&
+    doneEvent === 'event: done\n' &&
+    errorEvent === 'error' &&
+    retryFrame === undefined &&
+    serialize === undefined
+  );
+}
+
+/** The protocol for one config: its methods on the prototype, so a plan holds no closures for it. */
+class TokenRelayProtocol implements Protocol {
+  readonly name = 'tokenrelay';
+  readonly headers = HEADERS;
+  readonly heartbeat = HEARTBEAT_FRAME;
+  readonly #config: TokenRelaySSEConfig;
+
+  constructor(config: TokenRelaySSEConfig) {
+    this.#config = config;
+  }
+
+  encoder(context: EncoderContext): StreamEncoder {
+    return new TokenRelayEncoder(this.#config, context);
+  }
+
+  errorBody(payload: SSEErrorPayload): string {
+    return JSON.stringify({ error: payload });
+  }
+
+  shutdownFrame({ retryMs, message }: { retryMs: number; message: string }): string {
+    return encodeSSEFrame({ retry: retryMs, event: 'shutdown', data: JSON.stringify({ retryMs, message }) });
+  }
 }
 
 class TokenRelayEncoder implements StreamEncoder {

@@ -1,5 +1,4 @@
 import { BackpressureError } from '../../core/errors.js';
-import { IdleTimer, type IdleHost } from '../../core/idle-timer.js';
 import type { TokenChunk } from '../../core/types.js';
 import {
   PendingRead,
@@ -17,7 +16,7 @@ import { PASS_THROUGH, type ReadStage, type StageHost } from '../../core/staged-
 import type { MonitorStage } from '../monitored.js';
 import { abortErrorOf } from '../with-abort.js';
 import { Pacer } from '../with-rate.js';
-import type { TimeoutHost, TimeoutStage } from '../with-timeout.js';
+import type { TimeoutClock, TimeoutHost, TimeoutStage } from '../with-timeout.js';
 import { ChunkBuffer, utf8Length } from './coalesce.js';
 
 /** `withBackpressure`'s options, checked, with the defaults resolved. */
@@ -37,6 +36,11 @@ export interface ReadAheadConfig {
 export interface ReadAheadStages<T> {
   /** Ends the stream when it aborts (`withAbort`'s part): buffered chunks are dropped. */
   signal?: AbortSignal | undefined;
+  /**
+   * `true`: the host calls {@link ReadAhead.handleEvent} itself when `signal` aborts (the signal
+   * is its own controller's), so the stream adds no listener to it.
+   */
+  toldOfAbort?: boolean | undefined;
   /** `withTimeout`'s stage, on the reads of the source. */
   timeout?: TimeoutStage<TokenChunk> | undefined;
   /** `monitored`'s stage, where chunks leave the buffer for the consumer. */
@@ -50,6 +54,19 @@ export interface ReadAheadStages<T> {
 }
 
 type ChunkResult = IteratorResult<TokenChunk, undefined>;
+// The bits of ReadAhead's #flags.
+const AHEAD = 1;
+const STARTED = 2;
+const PULLING = 4;
+const SOURCE_DONE = 8;
+const ENDED = 16;
+const CLOSED = 32;
+const PEEK_CALLED = 64;
+// A listener of the signal was added (not `toldOfAbort`) and not removed yet.
+const LISTENING = 128;
+
+// The buffer of every stream with nothing buffered, never written: a chunk that must wait makes one.
+const EMPTY_BUFFER = new ChunkBuffer();
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
@@ -57,67 +74,146 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * boundary between the source's side and the consumer's), with at most one source read and
  * one consumer read pending. On the source's side it runs the timeout stage; at the buffer's
  * exit the pacing ({@link Pacer}), monitor and output (encoding) stages, and the keep-alive of
- * a read that waits; an abort drops the buffer and fails the read at once.
+ * a read that waits; an abort drops the buffer and fails the read at once. One timer serves the
+ * keep-alive and the timeout stage's deadlines (the stage runs on it as its {@link TimeoutClock}).
  */
 export class ReadAhead<T = TokenChunk>
   extends PendingRead<T>
-  implements AsyncIterableIterator<T, undefined>, TimeoutHost, StageHost, IdleHost
+  implements AsyncIterableIterator<T, undefined>, TimeoutHost, TimeoutClock, StageHost
 {
   readonly #config: ReadAheadConfig;
   readonly #source: AsyncIterator<TokenChunk>;
-  readonly #buffer = new ChunkBuffer();
+  // EMPTY_BUFFER until a chunk has to wait in it: a stream whose consumer keeps up holds none.
+  #buffer = EMPTY_BUFFER;
   // withRate's stage, run at the consumer's end of the buffer; only with `rate`.
   readonly #pacer: Pacer | undefined;
   readonly #timeout: TimeoutStage<TokenChunk> | undefined;
   readonly #monitor: MonitorStage | undefined;
   readonly #output: ReadStage<TokenChunk, T>;
-  readonly #idle: IdleTimer | undefined;
-  readonly #keepAlive: IteratorYieldResult<T> | undefined;
-  readonly #ahead: boolean;
+  // The keep-alive: how long a read may wait for it (0 for none), and what it gets then.
+  readonly #idleMs: number;
+  readonly #keepAlive: T | undefined;
+  // When the current wait began, and when the keep-alive's check is due (re-armed lazily from
+  // #since, like IdleTimer's: one check per interval, not one per read); 0 for none. Whole ms,
+  // rounded up (a keep-alive is never early), so they stay small integers, not heap numbers.
+  #since = 0;
+  #idleAt = 0;
+  // The one timer, for the earliest of #idleAt and the timeout stage's time; #timerAt its time
+  // rounded up, 0 for none.
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = 0;
+  // The source's and the timer's callbacks, made in the constructor so they share one context.
+  readonly #onResult: (result: ChunkResult) => void;
+  readonly #onError: (error: unknown) => void;
+  readonly #onTimer: () => void;
+  // The stream's yes/no state, as bits of one field (see the accessors below).
+  #flags = 0;
   // Ends the stream when it aborts; its listener goes in #release.
   readonly #signal: AbortSignal | undefined;
   // The output's opening result (an encoder's first frame), handed out before anything else.
   #opening: T | undefined;
-  #started = false;
-  #pulling = false;
-  #sourceDone = false;
-  // Nothing more will enter the buffer; #failure (if any) follows the buffered chunks.
-  #ended = false;
   #failure: { error: unknown } | undefined;
-  // The consumer has had the last result (or left): later reads are done.
-  #closed = false;
-  // peek(): its promise, its settle functions while the first chunk is awaited, and that chunk.
-  #peek: Promise<ChunkResult> | undefined;
+  // peek()'s settle functions while the first chunk is awaited, and that chunk.
   #peeking: { resolve: (result: ChunkResult) => void; reject: (error: unknown) => void } | undefined;
   #peeked: TokenChunk | undefined;
 
   constructor(source: AsyncIterable<TokenChunk>, config: ReadAheadConfig, stages: ReadAheadStages<T> = {}) {
     super();
+    this.#onResult = (result) => this.#result(result);
+    this.#onError = (error) => this.#error(error);
+    this.#onTimer = () => this.#fire();
     this.#config = config;
     this.#source = source[Symbol.asyncIterator]();
     this.#pacer = config.rate === undefined ? undefined : new Pacer({ rate: config.rate, burst: config.burst }, () => this.#onPaced());
-    const { signal, timeout, monitor, ahead = true, output, keepAlive } = stages;
+    const { signal, toldOfAbort = false, timeout, monitor, ahead = true, output, keepAlive } = stages;
     this.#timeout = timeout;
     this.#monitor = monitor;
     this.#ahead = ahead;
     this.#output = output ?? (PASS_THROUGH as ReadStage<TokenChunk, T>);
     this.#opening = this.#output.open();
     const beats = keepAlive !== undefined && keepAlive.idleMs > 0;
-    this.#idle = beats ? new IdleTimer(keepAlive.idleMs, this) : undefined;
-    this.#keepAlive = beats ? { done: false, value: keepAlive.value } : undefined;
-    if (timeout !== undefined) timeout.host = this;
+    this.#idleMs = beats ? keepAlive.idleMs : 0;
+    this.#keepAlive = beats ? keepAlive.value : undefined;
+    if (timeout !== undefined) {
+      timeout.host = this;
+      timeout.clock = this;
+    }
     this.#signal = signal;
     if (signal === undefined) return;
     if (signal.aborted) this.handleEvent();
-    else signal.addEventListener('abort', this, { once: true });
+    else if (!toldOfAbort) {
+      signal.addEventListener('abort', this, { once: true });
+      this.#flags |= LISTENING;
+    }
+  }
+
+  // Read ahead of the consumer (`false`: only while it waits, `backpressure: false`).
+  get #ahead(): boolean {
+    return (this.#flags & AHEAD) !== 0;
+  }
+
+  set #ahead(on: boolean) {
+    this.#flags = on ? this.#flags | AHEAD : this.#flags & ~AHEAD;
+  }
+
+  get #started(): boolean {
+    return (this.#flags & STARTED) !== 0;
+  }
+
+  set #started(on: boolean) {
+    this.#flags = on ? this.#flags | STARTED : this.#flags & ~STARTED;
+  }
+
+  get #pulling(): boolean {
+    return (this.#flags & PULLING) !== 0;
+  }
+
+  set #pulling(on: boolean) {
+    this.#flags = on ? this.#flags | PULLING : this.#flags & ~PULLING;
+  }
+
+  get #sourceDone(): boolean {
+    return (this.#flags & SOURCE_DONE) !== 0;
+  }
+
+  set #sourceDone(on: boolean) {
+    this.#flags = on ? this.#flags | SOURCE_DONE : this.#flags & ~SOURCE_DONE;
+  }
+
+  // Nothing more will enter the buffer; #failure (if any) follows the buffered chunks.
+  get #ended(): boolean {
+    return (this.#flags & ENDED) !== 0;
+  }
+
+  set #ended(on: boolean) {
+    this.#flags = on ? this.#flags | ENDED : this.#flags & ~ENDED;
+  }
+
+  // The consumer has had the last result (or left): later reads are done.
+  get #closed(): boolean {
+    return (this.#flags & CLOSED) !== 0;
+  }
+
+  set #closed(on: boolean) {
+    this.#flags = on ? this.#flags | CLOSED : this.#flags & ~CLOSED;
+  }
+
+  // peek() was called (its promise is not kept: a stream holds it no longer than its caller does).
+  get #peekCalled(): boolean {
+    return (this.#flags & PEEK_CALLED) !== 0;
+  }
+
+  set #peekCalled(on: boolean) {
+    this.#flags = on ? this.#flags | PEEK_CALLED : this.#flags & ~PEEK_CALLED;
   }
 
   /**
-   * The signal's abort (this object is its listener, so a stream needs no closure for it):
-   * whatever is buffered is dropped, the pending read (or else the next one) rejects now.
+   * The signal's abort (this object is its listener, so a stream needs no closure for it; or
+   * the host calls it, with `toldOfAbort`): whatever is buffered is dropped, the pending read (or
+   * else the next one) rejects now.
    */
   handleEvent(): void {
-    this.#buffer.clear();
+    this.#buffer = EMPTY_BUFFER;
     this.#stopSource();
     this.#end({ error: abortErrorOf(this.#signal as AbortSignal) });
   }
@@ -186,27 +282,29 @@ export class ReadAhead<T = TokenChunk>
   /**
    * The stream's first chunk (or end, or error), before the consumer reads it: it starts the
    * stream, the monitor sees it now, and the consumer then gets it first. A server adapter looks
-   * at how a stream begins before it commits to an HTTP status.
+   * at how a stream begins before it commits to an HTTP status. Called once per stream: a second
+   * call rejects with a `TypeError`.
    */
   peek(): Promise<ChunkResult> {
-    if (this.#peek !== undefined) return this.#peek;
+    if (this.#peekCalled) return Promise.reject(new TypeError('peek() takes the first chunk of a stream once'));
+    this.#peekCalled = true;
     this.#start();
     if (this.#closed || (this.#ended && this.#failure === undefined && this.#buffer.length === 0)) {
-      return (this.#peek = Promise.resolve(DONE));
+      return Promise.resolve(DONE);
     }
     if (this.#buffer.length > 0) {
-      this.#peek = Promise.resolve(this.#takePeeked(this.#buffer.shift()));
+      const peeked = Promise.resolve(this.#takePeeked(this.#buffer.shift()));
       this.#pull();
-      return this.#peek;
+      return peeked;
     }
     const failure = this.#failure;
     if (this.#ended && failure !== undefined) {
       this.#monitor?.error(failure.error);
-      return (this.#peek = Promise.reject(failure.error));
+      return Promise.reject(failure.error);
     }
-    this.#peek = new Promise<ChunkResult>((resolve, reject) => (this.#peeking = { resolve, reject }));
+    const peeked = new Promise<ChunkResult>((resolve, reject) => (this.#peeking = { resolve, reject }));
     this.#pull();
-    return this.#peek;
+    return peeked;
   }
 
   /**
@@ -226,12 +324,64 @@ export class ReadAhead<T = TokenChunk>
     this.#release();
   }
 
-  isWaiting(): boolean {
-    return this.pending;
+  armStage(at: number): void {
+    this.#armAt(at);
   }
 
-  onIdle(): void {
-    this.settleRead(this.#keepAlive, false);
+  clearStage(): void {
+    if (this.#idleAt === 0) this.#clearTimer();
+  }
+
+  /** A read starts waiting now: its keep-alive is due `idleMs` from now. */
+  #waitIdle(): void {
+    if (this.#idleMs === 0) return;
+    const now = Math.ceil(performance.now());
+    this.#since = now;
+    if (this.#idleAt !== 0) return;
+    this.#idleAt = now + this.#idleMs;
+    this.#armAt(this.#idleAt);
+  }
+
+  /** No read waits any more for good (the stream ended): the keep-alive is off. */
+  #clearIdle(): void {
+    this.#idleAt = 0;
+    if ((this.#timeout?.timerAt ?? Infinity) === Infinity) this.#clearTimer();
+  }
+
+  /** The timer fires at `at` at the latest. */
+  #armAt(at: number): void {
+    const timerAt = this.#timerAt;
+    if (timerAt !== 0 && at >= timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = Math.ceil(at);
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  #clearTimer(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = 0;
+  }
+
+  // The keep-alive first, then the timeout stage; then the timer is armed for what is left.
+  #fire(): void {
+    this.#timer = undefined;
+    this.#timerAt = 0;
+    const idleAt = this.#idleAt;
+    if (idleAt !== 0 && performance.now() >= idleAt) {
+      this.#idleAt = 0;
+      // With no read waiting there is nothing to send: the keep-alive stays off until the next wait.
+      if (this.pending) {
+        if (performance.now() - this.#since < this.#idleMs) this.#idleAt = this.#since + this.#idleMs;
+        else this.settleRead({ done: false, value: this.#keepAlive }, false);
+      }
+    }
+    const timeout = this.#timeout;
+    if (timeout !== undefined && timeout.timerAt !== Infinity && performance.now() >= timeout.timerAt) timeout.onTimer();
+    const stageAt = timeout?.timerAt ?? Infinity;
+    const next = this.#idleAt === 0 ? stageAt : Math.min(this.#idleAt, stageAt);
+    if (next !== Infinity) this.#armAt(next);
   }
 
   #start(): void {
@@ -294,7 +444,7 @@ export class ReadAhead<T = TokenChunk>
 
   /** A read waits: for its keep-alive, for the pacing, or for the source. */
   #wait(): void {
-    this.#idle?.wait();
+    this.#waitIdle();
     if (this.#buffer.length > 0) this.#pacer?.wait();
     else this.#pull();
   }
@@ -330,7 +480,7 @@ export class ReadAhead<T = TokenChunk>
   }
 
   // Settled reads of a source that was stopped meanwhile are dropped (and their errors handled).
-  readonly #onResult = (result: ChunkResult): void => {
+  #result(result: ChunkResult): void {
     this.#pulling = false;
     if (this.#ended) return;
     const timeout = this.#timeout;
@@ -350,15 +500,15 @@ export class ReadAhead<T = TokenChunk>
       this.#accept(result.value);
       this.#pull();
     }
-  };
+  }
 
-  readonly #onError = (error: unknown): void => {
+  #error(error: unknown): void {
     this.#pulling = false;
     if (this.#ended) return;
     this.#sourceDone = true;
     this.#timeout?.close();
     this.#end({ error });
-  };
+  }
 
   #accept(chunk: TokenChunk): void {
     if (this.#peeking !== undefined) {
@@ -389,8 +539,9 @@ export class ReadAhead<T = TokenChunk>
         return;
       }
     }
-    buffer.push(chunk, size);
-    if (overflow === 'coalesce' && buffer.length >= highWaterMark) buffer.coalesce();
+    const target = buffer === EMPTY_BUFFER ? (this.#buffer = new ChunkBuffer()) : buffer;
+    target.push(chunk, size);
+    if (overflow === 'coalesce' && target.length >= highWaterMark) target.coalesce();
     if (waiting) this.#pacer?.wait();
   }
 
@@ -446,13 +597,16 @@ export class ReadAhead<T = TokenChunk>
 
   /** Releases everything: the signal's listener, the source, the timers, the buffer. */
   #release(): void {
-    this.#signal?.removeEventListener('abort', this);
+    if ((this.#flags & LISTENING) !== 0) {
+      this.#flags &= ~LISTENING;
+      this.#signal?.removeEventListener('abort', this);
+    }
     this.#ended = true;
     this.#failure = undefined;
     this.#stopSource();
     this.#pacer?.clear();
-    this.#idle?.clear();
-    this.#buffer.clear();
+    this.#clearIdle();
+    this.#buffer = EMPTY_BUFFER;
   }
 
   // Not awaited: while a read is pending, a generator's return() waits for that read to settle.
