@@ -230,6 +230,19 @@ export abstract class PendingRead<T> {
     }
   }
 
+  /** Ends the stream; the consumer's reads resolve as done. */
+  abstract return(): Promise<IteratorResult<T, undefined>>;
+
+  /** Ends the stream as {@link PendingRead.return} does, and rejects with `error`. */
+  throw(error?: unknown): Promise<IteratorResult<T, undefined>> {
+    void this.return();
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
   // One executor for every read of every stream (it runs synchronously, inside openRead): a
   // read allocates its promise and nothing else, and a stream no closure of its own for it.
   static #capturing: PendingRead<unknown> | undefined;
@@ -320,15 +333,6 @@ export class Interruptible<T> extends PendingRead<T> implements AsyncIterableIte
   return(): Promise<IteratorResult<T>> {
     this.stop();
     return Promise.resolve(DONE);
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<T>> {
-    this.stop();
-    return Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
   }
 
   /**

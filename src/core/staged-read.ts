@@ -129,15 +129,6 @@ export class StagedRead<S, T> extends PendingRead<T> implements AsyncIterableIte
     return Promise.resolve(DONE);
   }
 
-  throw(error?: unknown): Promise<IteratorResult<T>> {
-    void this.return();
-    return Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
   end(): void {
     this.#ended = true;
     this.#idle?.clear();

@@ -194,15 +194,6 @@ class Paced<T> extends PendingRead<T> implements AsyncIterableIterator<T> {
     return Promise.resolve(DONE);
   }
 
-  throw(error?: unknown): Promise<IteratorResult<T>> {
-    void this.return();
-    return Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
   /** The pending read's chunk: the one held (once a token is due), or else the source's next. */
   #request(): void {
     if (this.#held !== undefined) return this.#pacer.wait();

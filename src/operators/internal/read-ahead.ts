@@ -237,15 +237,6 @@ export class ReadAhead<T = TokenChunk>
     return Promise.resolve(DONE);
   }
 
-  throw(error?: unknown): Promise<IteratorResult<T, undefined>> {
-    this.#leave();
-    return Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
   // return() resolves a pending read at once.
   get [SETTLES_ON_RETURN](): true {
     return true;
